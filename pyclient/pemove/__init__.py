@@ -1,0 +1,51 @@
+"""pemove: extent-mapped LVs with a locked physical-extent move.
+
+The client library.  The public API is re-exported here and loaded on first
+use, so that ``import pemove`` (and the ``pemove vm`` command, which runs on
+hosts without the module) does not read the uapi header until it is needed::
+
+    from pemove import Control, Extent
+
+    with Control() as ctl:
+        print(ctl.version())
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "Control": "pemove.control",
+    "Extent": "pemove.control",
+    "LEStatus": "pemove.control",
+    "LVCounters": "pemove.control",
+    "LVInfo": "pemove.control",
+    "LVStatus": "pemove.control",
+    "LegacyFallbackWarning": "pemove.control",
+    "MoveResult": "pemove.control",
+    "MoveStats": "pemove.control",
+    "VersionInfo": "pemove.control",
+    "PemoveError": "pemove.errors",
+    "legacy_move": "pemove.legacy",
+    "pv_candidates": "pemove.discovery",
+    "watch_for_disk": "pemove.discovery",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pemove' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,261 @@
+"""Finding pemove's devices with pyudev.
+
+- :func:`control_node`: where the control node is, or None if the module is
+  not loaded;
+- :func:`pv_candidates`: whole disks that could hold PVs, with their size and
+  logical block size;
+- :func:`watch_for_disk`: wait for an LV's block device after LV_CREATE.  The
+  monitor is started before the ioctl, so the event cannot be missed::
+
+      with discovery.watch_for_disk() as watch:
+          info = ctl.lv_create("lv0", 8192, extents)
+          node = watch.wait(info.disk_name, timeout=10)
+
+When udevd runs, :meth:`DiskWatch.wait` returns once udev has finished with
+the device (its rules may open it, e.g. to probe for a file system, which
+would make an immediate LV_REMOVE fail with EBUSY).  Without udevd, it falls
+back to the kernel's own uevents, which is sound only when ``/dev`` is
+devtmpfs: the kernel creates the node there before it sends the uevent.
+Without either, it raises :class:`~pemove.errors.UdevUnavailable`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pemove import errors
+
+if TYPE_CHECKING:
+    from typing import Self  # only type checkers import it; runtime stays 3.9-compatible
+
+__all__ = [
+    "CONTROL_SYSPATH",
+    "DiskWatch",
+    "PVCandidate",
+    "control_node",
+    "dev_is_devtmpfs",
+    "pemove_block_majors",
+    "pv_candidates",
+    "udev_running",
+    "watch_for_disk",
+]
+
+CONTROL_SYSPATH = "/sys/class/misc/pemove-control"
+_UDEV_CONTROL = "/run/udev/control"
+_LV_PREFIX = "pemove"
+
+
+def _context() -> Any:
+    import pyudev
+
+    return pyudev.Context()
+
+
+def udev_running() -> bool:
+    """True if udevd is running (its control socket exists)."""
+    return os.path.exists(_UDEV_CONTROL)
+
+
+def dev_is_devtmpfs() -> bool:
+    """True if ``/dev`` is a devtmpfs mount, where the kernel makes device nodes itself."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            return any(line.split()[1:3] == ["/dev", "devtmpfs"] for line in mounts)
+    except OSError:
+        return False
+
+
+def control_node() -> str | None:
+    """Return the path of ``/dev/pemove-control``, or None if the module is not loaded."""
+    if not os.path.isdir(CONTROL_SYSPATH):
+        return None
+    import pyudev
+
+    try:
+        device = pyudev.Devices.from_path(_context(), CONTROL_SYSPATH)
+    except pyudev.DeviceNotFoundError:
+        return None
+    node = device.device_node
+    return str(node) if node else None
+
+
+def pemove_block_majors() -> set[int]:
+    """Block majors registered as ``pemove`` in /proc/devices."""
+    majors: set[int] = set()
+    try:
+        with open("/proc/devices", encoding="utf-8") as devices:
+            in_block = False
+            for line in devices:
+                if line.startswith("Block devices:"):
+                    in_block = True
+                    continue
+                fields = line.split()
+                if in_block and len(fields) == 2 and fields[1].startswith(_LV_PREFIX):
+                    majors.add(int(fields[0]))
+    except OSError:
+        pass
+    return majors
+
+
+@dataclass(frozen=True)
+class PVCandidate:
+    """A whole disk that could hold PVs.
+
+    :ivar node: its device node, e.g. ``/dev/vdb``
+    :ivar name: its kernel name, e.g. ``vdb``
+    :ivar size_bytes: its size
+    :ivar logical_block_size: its logical block size in bytes
+    :ivar read_only: the kernel marks it read-only
+    """
+
+    node: str
+    name: str
+    major: int
+    minor: int
+    size_bytes: int
+    logical_block_size: int
+    read_only: bool
+
+    @property
+    def sectors(self) -> int:
+        """Size in 512-byte sectors."""
+        return self.size_bytes // 512
+
+
+def pv_candidates() -> list[PVCandidate]:
+    """Whole disks, other than pemove's LVs and empty devices, sorted by name."""
+    lv_majors = pemove_block_majors()
+    found: list[PVCandidate] = []
+    for device in _context().list_devices(subsystem="block", DEVTYPE="disk"):
+        name = device.sys_name
+        major, minor = os.major(device.device_number), os.minor(device.device_number)
+        if name.startswith(_LV_PREFIX) or major in lv_majors or not device.device_node:
+            continue
+        attrs = device.attributes
+        try:
+            size = attrs.asint("size") * 512
+            queue = Path(device.sys_path, "queue")
+            lbs = int((queue / "logical_block_size").read_text())
+            read_only = attrs.asint("ro") != 0
+        except (KeyError, OSError, ValueError):
+            continue
+        if size == 0:
+            continue
+        found.append(
+            PVCandidate(
+                str(device.device_node), name, major, minor, size, lbs, read_only
+            )
+        )
+    return sorted(found, key=lambda c: c.name)
+
+
+class DiskWatch:
+    """Waits for a block device to be ready; see :func:`watch_for_disk`."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self._monitor: Any = None
+        self._context: Any = None
+        self.source = "udev" if udev_running() else "kernel"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start listening; call before the action that creates the device.
+
+        :raises errors.UdevUnavailable: udevd is not running and /dev is not devtmpfs
+        """
+        if self.source == "kernel" and not dev_is_devtmpfs():
+            raise errors.UdevUnavailable(
+                errno.ENOENT,
+                "watch",
+                f"udevd is not running ({_UDEV_CONTROL} is missing) and /dev is not devtmpfs, so nothing "
+                "creates device nodes; start systemd-udevd or mount devtmpfs on /dev",
+            )
+        import pyudev
+
+        self._context = _context()
+        self._monitor = pyudev.Monitor.from_netlink(self._context, source=self.source)
+        self._monitor.filter_by("block")
+        self._monitor.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._monitor = None
+
+    def _ready(self, name: str) -> str | None:
+        import pyudev
+
+        try:
+            device = pyudev.Devices.from_name(self._context, "block", name)
+        except pyudev.DeviceNotFoundError:
+            return None
+        node = device.device_node
+        if not node or not os.path.exists(node):
+            return None
+        if self.source == "udev" and not device.is_initialized:
+            return None
+        return str(node)
+
+    def wait(self, name: str | None = None, timeout: float = 10.0) -> str:
+        """Return the node of block device ``name`` once it is ready.
+
+        It returns at once if the device is already there (and, with udev,
+        initialised); otherwise it waits for its ``add`` or ``change`` event.
+
+        :param name: the kernel name, e.g. ``LVInfo.disk_name``; defaults to
+            the name given to :func:`watch_for_disk`
+        :param timeout: seconds
+        :raises errors.NodeTimeout: the device was not ready in time
+        """
+        name = name or self.name
+        if not name:
+            raise ValueError("DiskWatch.wait needs the disk name")
+        if self._monitor is None:
+            raise RuntimeError("DiskWatch.wait called before start()")
+        deadline = time.monotonic() + timeout
+        node = self._ready(name)
+        while node is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise errors.NodeTimeout(
+                    errno.ETIMEDOUT,
+                    "watch",
+                    f"/dev/{name} was not ready after {timeout:g} s (events from {self.source}); "
+                    "check dmesg and that udevd is processing events",
+                )
+            event = self._monitor.poll(remaining)
+            if (
+                event is not None
+                and event.sys_name == name
+                and event.action in ("add", "change")
+            ):
+                node = self._ready(name)
+        return node
+
+
+def watch_for_disk(name: str | None = None) -> DiskWatch:
+    """A context manager that starts listening for block device events at once.
+
+    Enter it before the ioctl that creates the device, then call
+    :meth:`DiskWatch.wait` after it.
+
+    :param name: the disk to wait for, if known in advance
+    """
+    return DiskWatch(name)

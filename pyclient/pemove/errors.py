@@ -1,0 +1,270 @@
+"""Errors raised by the pemove client.
+
+Every failure of an ioctl on ``/dev/pemove-control`` becomes one subclass of
+:class:`PemoveError`, chosen by :func:`from_errno`, the only place where an
+errno is translated.  The exception keeps the errno, the operation
+(``"PE_MOVE"``, ``"LV_CREATE"``, ...), the LV name and LE when they apply,
+and a hint that says what to do about it.  The errno contract itself is in
+docs/HACKING.md.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+
+__all__ = [
+    "DeviceNotFound",
+    "Interrupted",
+    "InvalidArgument",
+    "LVBusy",
+    "LVExists",
+    "LVNotFound",
+    "ModuleNotLoaded",
+    "MoveIOError",
+    "NodeTimeout",
+    "NotSupported",
+    "OutOfMemory",
+    "PemoveError",
+    "PermissionDenied",
+    "UdevUnavailable",
+    "from_errno",
+]
+
+
+class PemoveError(OSError):
+    """Base class of every pemove client error.
+
+    :ivar errno: the errno the kernel (or the client) reported
+    :ivar op: the operation that failed, e.g. ``"PE_MOVE"`` or ``"open"``
+    :ivar lv: the LV name, when the operation names one
+    :ivar le: the logical extent, when the operation names one
+    :ivar hint: what a person can do about it
+    """
+
+    def __init__(
+        self,
+        err: int,
+        op: str,
+        hint: str,
+        *,
+        lv: str | None = None,
+        le: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(err, os.strerror(err) if err else "error")
+        self.op = op
+        self.lv = lv
+        self.le = le
+        self.hint = hint
+        self.detail = detail
+
+    @property
+    def errno_name(self) -> str:
+        """The symbolic errno, e.g. ``"EBUSY"``."""
+        return E.errorcode.get(self.errno or 0, str(self.errno))
+
+    def __str__(self) -> str:
+        where = self.op
+        if self.lv is not None:
+            where += f" {self.lv}"
+        if self.le is not None:
+            where += f" LE {self.le}"
+        text = f"{where}: {self.strerror} ({self.errno_name})"
+        if self.detail:
+            text += f": {self.detail}"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class PermissionDenied(PemoveError):
+    """EPERM/EACCES: the caller lacks CAP_SYS_ADMIN or cannot open the node."""
+
+
+class NotSupported(PemoveError):
+    """ENOTTY or EOPNOTSUPP: the module cannot do this (see the hint)."""
+
+
+class InvalidArgument(PemoveError):
+    """EINVAL: the request breaks one of the interface's rules."""
+
+
+class LVExists(PemoveError):
+    """EEXIST: an LV with that name already exists."""
+
+
+class LVNotFound(PemoveError):
+    """ENOENT: no LV has that name."""
+
+
+class LVBusy(PemoveError):
+    """EBUSY: the LV is open, or the LE is being moved or is locked."""
+
+
+class DeviceNotFound(PemoveError):
+    """ENODEV/ENXIO: a PV major:minor is not a block device that exists."""
+
+
+class MoveIOError(PemoveError):
+    """EIO and friends from a move: the map is unchanged, the data is on the old PE."""
+
+
+class Interrupted(PemoveError):
+    """EINTR: a fatal signal interrupted the drain; nothing changed."""
+
+
+class OutOfMemory(PemoveError):
+    """ENOMEM: the kernel could not allocate the LV."""
+
+
+class ModuleNotLoaded(PemoveError):
+    """The control node does not exist: the pemove module is not loaded."""
+
+
+class UdevUnavailable(PemoveError):
+    """udev is not running and /dev is not devtmpfs, so device nodes cannot be found."""
+
+
+class NodeTimeout(PemoveError):
+    """A device node did not appear within the timeout."""
+
+
+# Errnos a failed copy or flush can come back with, from the block layer.
+_IO_ERRNOS = frozenset(
+    {
+        E.EIO,
+        E.ENOSPC,
+        E.EREMOTEIO,
+        E.ETIMEDOUT,
+        E.ENOLINK,
+        E.EILSEQ,
+        E.ENODATA,
+        E.EAGAIN,
+    }
+)
+
+_MODULE_HINT = "Load the module: 'modprobe pemove' or 'insmod kmod/pemove.ko' (build it with 'make kmod')"
+_ROOT_HINT = "Run as root (the control node needs CAP_SYS_ADMIN)"
+
+_EINVAL_HINTS = {
+    "LV_CREATE": (
+        "Check the rules: the name is 1-31 bytes; extent_sectors is a non-zero multiple of 8 (4 KiB) "
+        "up to 2^31; 1..PEMOVE_MAX_EXTENTS extents; each extent lies inside its PV, is aligned to the "
+        "PV's logical block size (which must not exceed the extent size) and overlaps no extent of any LV"
+    ),
+    "PE_MOVE": (
+        "Check that the LE is inside the LV and that the destination lies inside its device, is aligned "
+        "to its logical block size and overlaps no PE in use by any LV (the LE's own PE included) "
+        "and no destination of a move in progress"
+    ),
+    "PE_LOCK": "Check that the LE is inside the LV",
+    "PE_REMAP": (
+        "PE_REMAP needs a PE_LOCK taken on this same handle; the destination must lie inside its device, "
+        "be aligned, and overlap no PE in use"
+    ),
+    "PE_UNLOCK": "PE_UNLOCK needs a PE_LOCK taken on this same handle",
+    "LV_STATUS": "Check that le_first is inside the LV",
+}
+_EINVAL_DEFAULT = (
+    "The request was rejected: check hdr.flags and reserved fields are zero, "
+    "names are NUL-terminated, and the client and module interface versions match"
+)
+
+_ENOTTY_HINTS = {
+    "PE_MOVE": (
+        "This module has no locked copy: it was loaded with locked_copy=0, or it is a kernel without the "
+        "patch; reload it with 'rmmod pemove; insmod pemove.ko locked_copy=1' or use the legacy move"
+    ),
+}
+_ENOTTY_DEFAULT = (
+    "The module does not know this command: it is older than this client or is not pemove; "
+    "rebuild and reload kmod/pemove.ko"
+)
+
+_EBUSY_HINTS = {
+    "LV_REMOVE": "Close every user of the LV's block device (umount, stop IO) and wait for moves to finish",
+    "PE_MOVE": "The LE is being moved or is locked; wait for that to finish and retry",
+    "PE_LOCK": "The LE is being moved or is locked; wait for that to finish and retry",
+}
+_EBUSY_DEFAULT = (
+    "Close the device or wait for the move in progress to finish, then retry"
+)
+
+
+def _hint(err: int, op: str) -> tuple[type[PemoveError], str]:
+    """Choose the exception class and the hint for ``err`` from ``op``."""
+    if err in (E.EPERM, E.EACCES):
+        return PermissionDenied, _ROOT_HINT
+    if err == E.ENOTTY:
+        return NotSupported, _ENOTTY_HINTS.get(op, _ENOTTY_DEFAULT)
+    if err == E.EOPNOTSUPP:
+        return NotSupported, (
+            "The LV was created with --no-track (PEMOVE_LV_NOTRACK), which has no in-flight tracking and "
+            "cannot move or lock extents; create it without --no-track"
+        )
+    if err == E.EINVAL:
+        return InvalidArgument, _EINVAL_HINTS.get(op, _EINVAL_DEFAULT)
+    if err == E.EEXIST:
+        return (
+            LVExists,
+            "Choose another name, or remove the existing LV first ('pemove remove NAME')",
+        )
+    if err == E.ENOENT:
+        if op == "open":
+            return ModuleNotLoaded, _MODULE_HINT
+        return LVNotFound, "No LV has that name; 'pemove list' shows the LVs that exist"
+    if err == E.EBUSY:
+        return LVBusy, _EBUSY_HINTS.get(op, _EBUSY_DEFAULT)
+    if err in (E.ENODEV, E.ENXIO):
+        if op == "open":
+            return ModuleNotLoaded, _MODULE_HINT
+        return (
+            DeviceNotFound,
+            "A PV major:minor is not an existing block device; check the device names",
+        )
+    if err == E.EINTR:
+        return (
+            Interrupted,
+            "A signal interrupted the wait for in-flight IO; nothing changed, retry",
+        )
+    if err == E.ENOMEM:
+        return (
+            OutOfMemory,
+            "The kernel could not allocate the LV; free memory or use fewer or larger extents",
+        )
+    if err == E.EFAULT:
+        return (
+            PemoveError,
+            "The kernel could not read or write the request: a client bug, please report it",
+        )
+    if err in _IO_ERRNOS and op in ("PE_MOVE", "legacy move"):
+        return MoveIOError, (
+            "The copy or the destination flush failed; the map is unchanged and the data is still on the old "
+            "PE. Check the destination device (dmesg) and retry with another destination"
+        )
+    if err in _IO_ERRNOS:
+        return MoveIOError, "An IO error occurred; check the devices (dmesg)"
+    return PemoveError, "Unexpected error; check dmesg"
+
+
+def from_errno(
+    err: int,
+    op: str,
+    *,
+    lv: str | None = None,
+    le: int | None = None,
+    detail: str | None = None,
+) -> PemoveError:
+    """Translate an errno from ``op`` into the matching :class:`PemoveError`.
+
+    :param err: the errno
+    :param op: the operation: an ioctl's short name (``"PE_MOVE"``) or ``"open"``
+        for opening the control node
+    :param lv: the LV the operation named, if any
+    :param le: the LE the operation named, if any
+    :param detail: extra facts for the message (e.g. version numbers)
+    :returns: the exception, to be raised by the caller
+    """
+    cls, hint = _hint(err, op)
+    return cls(err, op, hint, lv=lv, le=le, detail=detail)
