@@ -27,7 +27,8 @@ from pemove import errors, uapi
 from pemove.errors import InvalidArgument, NotSupported
 
 if TYPE_CHECKING:
-    from typing import Self  # only type checkers import it; runtime stays 3.9-compatible
+    # Only type checkers import this, so the runtime stays 3.9-compatible.
+    from typing import Self
 
 __all__ = [
     "CONTROL_NODE",

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from pemove import errors
 
 if TYPE_CHECKING:
-    from typing import Self  # only type checkers import it; runtime stays 3.9-compatible
+    # Only type checkers import this, so the runtime stays 3.9-compatible.
+    from typing import Self
 
 __all__ = [
     "CONTROL_SYSPATH",
