@@ -129,8 +129,12 @@ class PVCandidate:
         return self.size_bytes // 512
 
 
-def pv_candidates() -> list[PVCandidate]:
-    """Whole disks, other than pemove's LVs and empty devices, sorted by name."""
+def pv_candidates(*, include_read_only: bool = False) -> list[PVCandidate]:
+    """Whole disks that could hold PVs, sorted by name.
+
+    pemove's own LVs, empty devices and (unless ``include_read_only``)
+    read-only ones such as CD-ROMs are left out.
+    """
     lv_majors = pemove_block_majors()
     found: list[PVCandidate] = []
     for device in _context().list_devices(subsystem="block", DEVTYPE="disk"):
@@ -146,7 +150,7 @@ def pv_candidates() -> list[PVCandidate]:
             read_only = attrs.asint("ro") != 0
         except (KeyError, OSError, ValueError):
             continue
-        if size == 0:
+        if size == 0 or (read_only and not include_read_only):
             continue
         found.append(
             PVCandidate(
