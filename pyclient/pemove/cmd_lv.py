@@ -263,7 +263,14 @@ def _cmd_create(args: argparse.Namespace) -> int:
                 info = ctl.lv_create(
                     args.name, extent_sectors, extents, notrack=args.no_track
                 )
-                node = watch.wait(info.disk_name, timeout=args.wait)
+                try:
+                    node = watch.wait(info.disk_name, timeout=args.wait)
+                except errors.NodeTimeout as exc:
+                    exc.hint += (
+                        f". The LV {info.name} exists; 'pemove remove {info.name}' "
+                        "removes it"
+                    )
+                    raise
         else:
             info = ctl.lv_create(
                 args.name, extent_sectors, extents, notrack=args.no_track

@@ -545,13 +545,8 @@ class Control:
                 for i in range(got)
             )
             first += got
-            total = int(req.info.extent_count)
-            wanted_all = le_count is None and first >= total
-            if (
-                got == 0
-                or wanted_all
-                or (le_count is not None and len(les) >= le_count)
-            ):
+            past_end = first >= int(req.info.extent_count)
+            if got == 0 or past_end or (le_count is not None and len(les) >= le_count):
                 return LVStatus(
                     LVInfo._from_c(req.info), LVCounters._from_c(req.counters), les
                 )

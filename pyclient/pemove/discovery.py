@@ -76,8 +76,11 @@ def control_node() -> str | None:
     """Return the path of ``/dev/pemove-control``, or None if the module is not loaded."""
     if not os.path.isdir(CONTROL_SYSPATH):
         return None
-    import pyudev
-
+    try:
+        import pyudev
+    except ImportError:  # no libudev: assume the conventional devtmpfs name
+        node = "/dev/pemove-control"
+        return node if os.path.exists(node) else None
     try:
         device = pyudev.Devices.from_path(_context(), CONTROL_SYSPATH)
     except pyudev.DeviceNotFoundError:
