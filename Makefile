@@ -1,0 +1,101 @@
+# pemove: build the module, run the demo and the test tiers.
+#
+#   make demo                 fresh machine -> module built, VM booted, demo shown
+#   make test                 unit tier + guest tier on every installed kernel
+#   make test-guest KERNEL=6.12 PYTEST_ARGS='-k name'
+#
+# Everything needs root (apt, and QEMU/virtme-ng reading /boot).
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+KERNEL      ?= 6.1
+PYTEST_ARGS ?=
+VM_ARGS     ?=
+BUILD       := build
+
+# Debian packages the harness needs.  linux-image-amd64/linux-headers-amd64
+# bring the distribution's 6.1 kernel; the 6.12 ones come from bookworm's
+# "6.12" backport packages.  Release names are discovered at run time
+# (pemove.vm.kernels), never written down here.
+APT_PKGS := qemu-system-x86 linux-image-amd64 linux-headers-amd64 \
+	linux-image-6.12-amd64 linux-headers-6.12-amd64 fio lvm2 \
+	build-essential sparse kmod udev e2fsprogs busybox-static python3-venv
+# Only lint needs the kernel source (for checkpatch.pl).
+APT_LINT_PKGS := linux-source-6.1
+
+VENV_STAMP := $(VENV)/.pemove-deps
+
+.PHONY: all deps apt-deps kmod demo test test-unit test-guest lint clean bench
+
+all: kmod
+
+# --- dependencies ----------------------------------------------------------
+
+deps: apt-deps $(VENV_STAMP)
+
+# Idempotent: asks dpkg first and calls apt only for what is missing.
+apt-deps:
+	@PKGS="$(APT_PKGS)" sh .ci/apt-install
+
+$(VENV_STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all]'
+	touch $@
+
+# --- module ----------------------------------------------------------------
+
+# Builds kmod/ for $(KERNEL) into build/kmod/<release>/ (skipped when fresh).
+kmod: deps
+	$(PY) -m pemove.vm.build --kernel $(KERNEL)
+
+# --- demo and tests --------------------------------------------------------
+
+demo: deps
+	$(PY) -m pemove.cli demo
+
+test: deps
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: deps
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The guest tier in one VM boot of $(KERNEL).  tests/guest/conftest.py
+# writes JUnit XML into the run's results directory
+# (results/vm/<time>-<release>/junit-<release>.xml).
+test-guest: deps
+	$(VENV)/bin/pemove vm --kernel $(KERNEL) $(VM_ARGS) -- \
+		python -m pytest tests/guest -v -rs $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) -m pemove.cli bench
+
+# --- lint ------------------------------------------------------------------
+
+CHECKPATCH_SRC := /usr/src/linux-source-6.1
+CHECKPATCH     := $(BUILD)/checkpatch/scripts/checkpatch.pl
+
+lint: deps $(CHECKPATCH)
+	$(VENV)/bin/ruff check pyclient tests setup.py
+	$(VENV)/bin/ruff format --check pyclient tests setup.py
+	find kmod -name '*.[ch]' -print0 | xargs -0 -r $(CHECKPATCH) --strict \
+		--no-tree --quiet --show-types --file
+
+# checkpatch.pl and the data files it reads, taken from Debian's
+# linux-source package (an unpacked tree, or the tarball it ships).
+$(CHECKPATCH):
+	@PKGS="$(APT_LINT_PKGS)" sh .ci/apt-install
+	mkdir -p $(BUILD)/checkpatch
+	if [ -f $(CHECKPATCH_SRC)/scripts/checkpatch.pl ]; then \
+		cp -r $(CHECKPATCH_SRC)/scripts $(BUILD)/checkpatch/; \
+	else \
+		tar -xJf $(CHECKPATCH_SRC).tar.xz -C $(BUILD)/checkpatch \
+			--strip-components=1 linux-source-6.1/scripts; \
+	fi
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .ruff_cache
+	find pyclient tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+-include vagrant/vagrant.mk
