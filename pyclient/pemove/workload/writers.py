@@ -59,8 +59,10 @@ __all__ = [
     "Ext4Volume",
     "FileReport",
     "FileWriter",
+    "join_all",
     "partition_lbas",
     "run_for",
+    "write_pass",
 ]
 
 
@@ -376,6 +378,27 @@ class Ext4Volume:
             self.umount()
         except RuntimeError:
             pass
+
+
+def write_pass(path: str, ledger: Ledger, writer_id: int, lbas: list[int]) -> None:
+    """Write the next generation of each of ``lbas`` once, in order, with O_DIRECT.
+
+    The caller must have claimed ``lbas`` for ``writer_id``; each write is
+    acknowledged when ``pwrite`` returned the full block.
+    """
+    buf = mmap.mmap(-1, BLOCK_SIZE)
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
+    try:
+        for lba in lbas:
+            gen = len(ledger.history[lba]) + 1
+            blockfmt.pack_into(buf, lba, writer_id, gen)
+            rec = ledger.issue(lba, writer_id, gen, time.monotonic_ns())
+            if os.pwrite(fd, buf, lba * BLOCK_SIZE) != BLOCK_SIZE:
+                raise OSError(f"{path}: short O_DIRECT write at LBA {lba}")
+            rec.ack_ns = time.monotonic_ns()
+    finally:
+        os.close(fd)
+        buf.close()
 
 
 def run_for(threads: list[_Writer], seconds: float, stop: threading.Event) -> None:

@@ -1,0 +1,216 @@
+"""``pemove demo``: show the 2002 pvmove losing writes and the locked move losing none.
+
+On the host it boots a VM with the VM runner (``pemove vm``), which builds
+and loads the module, and runs itself inside (``--in-guest``).  Inside, it
+runs scenario 1 (writes in flight during the move) and scenario 2 (stale
+page cache of the source PV) with the legacy move and with PE_MOVE, and,
+with ``--storm N``, scenario 3 (N locked moves under mixed load); see
+:mod:`pemove.workload.scenarios`.  The guest writes its results as JSON to
+``$PEMOVE_RESULTS/demo.json``; the host reads them back and prints a table,
+or the JSON with ``--json``.
+
+Exit status: 0 only if legacy lost writes in scenario 1 and copied stale
+blocks in scenario 2, and locked lost, staled and corrupted nothing
+anywhere; :data:`~pemove.exitcodes.VERIFY` otherwise; the VM runner's own
+code (VM_FAILED, TIMEOUT) if the VM could not run the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pemove import exitcodes
+
+__all__ = ["main", "register", "run"]
+
+RESULT_FILE = "demo.json"
+
+_TITLES = {
+    "inflight": "1 in-flight race",
+    "stale": "2 stale cache",
+    "storm": "3 move storm",
+    "fio": "4 fio oracle",
+}
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kernel",
+        metavar="SPEC",
+        help="kernel to boot: a release under /boot, 6.1, 6.12 or a build tree (default: the VM runner's)",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--storm",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also run the move storm (scenario 3) with N locked moves; e.g. 2000 for more confidence",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        metavar="S",
+        help="kill the VM after S seconds (default 900)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed for every random choice (default: random, printed)",
+    )
+    p.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand to the ``pemove`` parser."""
+    p = subparsers.add_parser(
+        "demo",
+        help="show the 2002 pvmove losing writes and the locked move losing none",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _in_guest(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    from pemove.workload import scenarios
+
+    disks = scenarios.guest_disks()
+    if len(disks) < 2:
+        raise SystemExit(
+            "pemove demo: the guest has fewer than two raw disks in $PEMOVE_DISKS; "
+            "run it from the host (it boots the VM with three)"
+        )
+    names = ["inflight", "stale"] + (["storm"] if args.storm else [])
+    results = scenarios.run(
+        names, ["legacy", "locked"], disks, seed=seed, storm_moves=args.storm or 200
+    )
+    doc = {"seed": seed, "kernel": os.uname().release, "scenarios": results}
+    doc["problems"] = scenarios.judge(results)
+    out = args.out or (
+        os.path.join(os.environ["PEMOVE_RESULTS"], RESULT_FILE)
+        if os.environ.get("PEMOVE_RESULTS")
+        else None
+    )
+    if out:
+        Path(out).write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+def _vm_argv(args: argparse.Namespace, seed: int, results: str) -> list[str]:
+    argv = [sys.executable, "-m", "pemove.cli", "vm", "--disks", "3"]
+    if args.kernel:
+        argv += ["--kernel", args.kernel]
+    argv += ["--timeout", f"{args.timeout:g}", "--results", results, "--"]
+    argv += [sys.executable, "-m", "pemove.demo", "--in-guest", "--seed", str(seed)]
+    if args.storm:
+        argv += ["--storm", str(args.storm)]
+    return argv
+
+
+def _on_host(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, int]:
+    with tempfile.TemporaryDirectory(prefix="pemove-demo-") as results:
+        argv = _vm_argv(args, seed, results)
+        # The guest's progress goes to our stderr; stdout stays for the table/JSON.
+        proc = subprocess.run(argv, stdout=sys.stderr, check=False)
+        path = Path(results, RESULT_FILE)
+        if not path.exists():
+            print(
+                f"pemove demo: the VM wrote no {RESULT_FILE} (exit {proc.returncode}); "
+                "see the VM runner's messages above",
+                file=sys.stderr,
+            )
+            return None, proc.returncode or exitcodes.VM_FAILED
+        doc = json.loads(path.read_text())
+    if proc.returncode not in (exitcodes.OK, exitcodes.VERIFY):
+        doc.setdefault("problems", []).append(f"the VM runner exited {proc.returncode}")
+        return doc, proc.returncode
+    return doc, exitcodes.OK
+
+
+def _table(doc: dict[str, Any]) -> str:
+    head = ("scenario", "path", "acked", "lost", "stale", "corrupt", "moves", "time")
+    rows = [head]
+    for r in doc["scenarios"]:
+        rows.append(
+            (
+                _TITLES.get(r["name"], r["name"]),
+                r["path"],
+                str(r["acked"]),
+                str(r["lost"]),
+                str(r["stale"]),
+                str(r["corrupt"]),
+                str(r["moves"]),
+                f"{r['seconds']:.1f} s" if not r.get("error") else "error",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [c.rjust(w) for c, w in zip(row[2:], widths[2:])]
+        lines.append("  ".join(cells))
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _verdict(doc: dict[str, Any]) -> str:
+    if doc.get("problems"):
+        return "FAILED:\n" + "\n".join(f"  - {p}" for p in doc["problems"])
+    by = {(r["name"], r["path"]): r for r in doc["scenarios"]}
+    lost = by.get(("inflight", "legacy"), {}).get("lost", 0)
+    stale = by.get(("stale", "legacy"), {}).get("stale", 0)
+    return (
+        f"OK: the legacy move lost {lost} acknowledged writes and copied {stale} stale blocks; "
+        "the locked move lost nothing."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo (in a VM from the host, or here inside a pemove VM)."""
+    seed = (
+        args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    )
+    print(f"pemove demo: seed {seed}", file=sys.stderr)
+    if args.in_guest or os.environ.get("PEMOVE_GUEST") == "1":
+        doc = _in_guest(args, seed)
+        rc = exitcodes.OK
+    else:
+        got, rc = _on_host(args, seed)
+        if got is None:
+            return rc
+        doc = got
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"pemove demo on {doc.get('kernel', '?')}, seed {doc.get('seed', seed)}")
+        print(_table(doc))
+        print(_verdict(doc))
+    if rc != exitcodes.OK:
+        return rc
+    return exitcodes.VERIFY if doc.get("problems") else exitcodes.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.demo``: the same as ``pemove demo``."""
+    p = argparse.ArgumentParser(
+        prog="pemove demo", description=__doc__.split("\n\n", 1)[1]
+    )
+    _add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
