@@ -1,0 +1,139 @@
+"""Build the module for one kernel, in that kernel's own build directory.
+
+``kmod/`` is copied to ``build/kmod/<release>/`` and built there with
+``make -C KDIR M=<dir> modules``, so the objects of different kernels never
+mix.  Nothing is rebuilt when no source is newer than the module.
+
+Run as ``python -m pemove.vm.build --kernel SPEC`` to build from make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pemove import exitcodes
+from pemove.vm import kernels
+
+__all__ = ["BuildError", "build_module", "module_dir", "repo_root"]
+
+MODULE_NAME = "pemove"
+
+
+class BuildError(Exception):
+    """The module did not build; the message carries the compiler output."""
+
+
+def repo_root() -> Path:
+    """Return the checkout this package runs from (``$PEMOVE_SRC`` overrides)."""
+    env = os.environ.get("PEMOVE_SRC")
+    root = Path(env) if env else Path(__file__).resolve().parents[3]
+    if not (root / "kmod").is_dir():
+        raise BuildError(
+            f"no kmod/ directory under {root}: pemove vm needs a source checkout; "
+            "install with 'pip install -e .' or set PEMOVE_SRC to the checkout"
+        )
+    return root
+
+
+def module_dir(release: str, root: Path | None = None) -> Path:
+    """Return the build directory of the module for *release*."""
+    return (root or repo_root()) / "build" / "kmod" / release
+
+
+def _newest_mtime(tree: Path) -> float:
+    return max((p.stat().st_mtime for p in tree.rglob("*") if p.is_file()), default=0.0)
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """Copy *src* into *dst*, keeping mtimes so make sees what changed."""
+    for path in src.rglob("*"):
+        if not path.is_file():
+            continue
+        target = dst / path.relative_to(src)
+        if target.exists() and target.stat().st_mtime == path.stat().st_mtime:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
+def build_module(
+    kernel: kernels.Kernel,
+    *,
+    root: Path | None = None,
+    jobs: int | None = None,
+    verbose: bool = False,
+) -> Path:
+    """Build ``kmod/`` for *kernel* unless the result is newer than every source.
+
+    :returns: the path of ``pemove.ko`` for *kernel*
+    :raises BuildError: make failed; the message contains its output
+    """
+    root = root or repo_root()
+    src = root / "kmod"
+    out = module_dir(kernel.release, root)
+    ko = out / f"{MODULE_NAME}.ko"
+    if ko.exists() and ko.stat().st_mtime >= _newest_mtime(src):
+        return ko
+    out.mkdir(parents=True, exist_ok=True)
+    _sync(src, out)
+    argv = [
+        "make",
+        f"-j{jobs or os.cpu_count() or 1}",
+        "-C",
+        str(kernel.build_dir),
+        f"M={out}",
+        "modules",
+    ]
+    result = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    if verbose or result.returncode != 0:
+        sys.stderr.write(result.stdout)
+    if result.returncode != 0:
+        raise BuildError(
+            f"building the module for {kernel.release} failed "
+            f"(exit {result.returncode}): {' '.join(argv)}\n{result.stdout.strip()}"
+        )
+    if not ko.exists():
+        raise BuildError(f"make succeeded but {ko} was not produced; check kmod/Kbuild")
+    return ko
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.vm.build``: build the module for one or all kernels."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pemove.vm.build", description=__doc__
+    )
+    parser.add_argument(
+        "--kernel", default=None, help="SPEC (default %(default)s: 6.1)"
+    )
+    parser.add_argument("--all", action="store_true", help="every installed kernel")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show make output")
+    args = parser.parse_args(argv)
+    try:
+        targets = (
+            kernels.newest_per_series(kernels.installed_kernels())
+            if args.all
+            else [kernels.resolve(args.kernel)]
+        )
+        for kernel in targets:
+            print(build_module(kernel, verbose=args.verbose))
+    except (kernels.KernelNotFound, BuildError) as e:
+        print(f"pemove: {e}", file=sys.stderr)
+        return exitcodes.FAILED
+    return exitcodes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""``pemove vm``: run a command in a VM with the module loaded and fresh disks."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+
+from pemove import exitcodes
+from pemove.vm import accel, build, kernels, kmsg, runner
+
+__all__ = ["parse_size", "register", "run_vm"]
+
+_SIZE = re.compile(r"^(\d+)([KMGT]?)(?:i?B)?$", re.IGNORECASE)
+
+EPILOG = """\
+The command runs as root in the guest, in the current directory, with:
+  PEMOVE_GUEST=1, PEMOVE_KO (module path), PEMOVE_DISKS (colon-separated disk
+  nodes, in order), PEMOVE_RESULTS (a directory kept on the host).
+Results: RESULTS/<time>-<release>/{console.log,dmesg.txt,status.json}.
+The run fails (exit 6) if the kernel log shows BUG/WARNING/Oops/lockdep/hung
+task lines, and exits 124 when --timeout (boot included) expires.
+
+examples:
+  pemove vm -- pemove list --json
+  pemove vm --kernel 6.12 -- python -m pytest tests/guest -k move
+  pemove vm --kernel ~/src/linux --disks 2 -- sh -c 'cat /proc/modules'
+"""
+
+
+def parse_size(text: str) -> int:
+    """Parse ``512M``, ``1G``, ``4GiB`` or a byte count into bytes."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}; use e.g. 512M or 2G")
+    return int(m.group(1)) << (10 * " KMGT".index((m.group(2) or " ").upper()))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``pemove vm`` options to *p* (shared with ``python -m``)."""
+    p.add_argument(
+        "--kernel",
+        metavar="SPEC",
+        default=kernels.DEFAULT_SPEC,
+        help="6.1, 6.12, an installed release (e.g. 6.1.0-56-amd64) or a kernel "
+        "build tree (default: %(default)s, newest installed)",
+    )
+    p.add_argument(
+        "--disks",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="fresh raw disks (default: %(default)s)",
+    )
+    p.add_argument(
+        "--disk-size",
+        type=parse_size,
+        default="1G",
+        metavar="SIZE",
+        help="size of each disk, sparse (default: 1G)",
+    )
+    p.add_argument(
+        "--memory",
+        default="1G",
+        metavar="M",
+        help="guest memory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cpus",
+        type=int,
+        default=2,
+        metavar="C",
+        help="guest CPUs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        metavar="S",
+        help="hard limit for the whole run, boot included (default: %(default)s)",
+    )
+    p.add_argument(
+        "--accel",
+        choices=("auto", "kvm", "tcg"),
+        default="auto",
+        help="auto probes KVM once and caches the answer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--results",
+        metavar="DIR",
+        help="parent of the per-run results directories (default: results/vm in the checkout)",
+    )
+    p.add_argument(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="module parameter for insmod (repeatable)",
+    )
+    p.add_argument(
+        "--no-module", action="store_true", help="do not build or load the module"
+    )
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="kernel log lines to tolerate (repeatable)",
+    )
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="-- COMMAND [ARGS...] to run in the guest",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``vm`` subcommand."""
+    p = subparsers.add_parser(
+        "vm",
+        help="run a command in a VM with the module loaded",
+        description=__doc__,
+        epilog=EPILOG + "\n" + exitcodes.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=run_vm)
+
+
+def _err(msg: str) -> None:
+    print(f"pemove vm: {msg}", file=sys.stderr)
+
+
+def run_vm(args: argparse.Namespace) -> int:
+    """Carry out ``pemove vm`` for parsed *args*; returns an exit code."""
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        _err("no command given; usage: pemove vm [options] -- COMMAND...")
+        return exitcodes.USAGE
+    if shutil.which("qemu-system-x86_64") is None:
+        _err(
+            "qemu-system-x86_64 is not installed; run 'make deps' (apt-get install qemu-system-x86)"
+        )
+        return exitcodes.VM_FAILED
+    try:
+        kernel = kernels.resolve(args.kernel)
+        ko = None if args.no_module else build.build_module(kernel)
+        root = args.results or (build.repo_root() / "results" / "vm")
+    except (kernels.KernelNotFound, build.BuildError) as e:
+        _err(str(e))
+        return exitcodes.VM_FAILED
+    cfg = runner.VMConfig(
+        kernel=kernel,
+        command=command,
+        ko=ko,
+        disks=args.disks,
+        disk_size=args.disk_size,
+        memory=args.memory,
+        cpus=args.cpus,
+        timeout=args.timeout,
+        accel=accel.choose(
+            args.accel,
+            kernel.image
+            if not kernel.is_tree
+            else kernel.image / "arch/x86/boot/bzImage",
+        ),
+        results=runner.Path(root),
+        module_params=list(args.module_param),
+        allow=(*kmsg.DEFAULT_ALLOW, *args.allow),
+    )
+    try:
+        outcome = runner.run(cfg)
+    except (OSError, ValueError) as e:
+        _err(str(e))
+        return exitcodes.VM_FAILED
+    if outcome.code != exitcodes.OK:
+        _err(outcome.reason)
+    _err(f"{kernel.release}: results in {outcome.results}")
+    return outcome.code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.vm.cli``: the same as ``pemove vm``."""
+    parser = argparse.ArgumentParser(
+        prog="pemove vm",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run_vm(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Boot a kernel with virtme-ng, run one command in it, judge the result.
+
+One run, in order: make N fresh sparse raw disks, start ``vng`` in its own
+session with a hard deadline covering the boot, stream the guest's output
+while keeping all of it in ``console.log``, then decide the exit status from
+the guest's own status file (never from vng's exit code alone), the saved
+dmesg and the console.
+
+Results of a run: ``<results>/<YYYYmmdd-HHMMSS>-<release>/`` with
+``console.log``, ``dmesg.txt``, ``status.json`` and whatever the command
+wrote to ``$PEMOVE_RESULTS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pemove import exitcodes
+from pemove.vm import guest, kmsg
+from pemove.vm.kernels import Kernel
+from pemove.vm.proc import Group
+
+__all__ = ["Outcome", "VMConfig", "guest_argv", "judge", "run", "vng_argv"]
+
+# Guest disks are found by these virtio serial numbers, in order.
+DISK_SERIAL = "pemove-d{}"
+
+# Kernel console lines (printk timestamps, and the decompressor's chatter
+# before the kernel starts) go to console.log only, not to our stderr.
+_CONSOLE_LINE = re.compile(
+    rb"^(\[\s*\d+\.\d+\]|Decompressing Linux|Parsing ELF|Booting the kernel|"
+    rb"early console|Memory KASLR|Poking KASLR|Physical KASLR|Virtual KASLR|"
+    rb"DD \(edd=off|Probing EDD)"
+)
+
+# Paths that are private to the guest (tmpfs or devices), not shared with it.
+_GUEST_PRIVATE = ("/tmp/", "/run/", "/dev/", "/proc/", "/sys/")
+
+
+@dataclasses.dataclass
+class VMConfig:
+    """Everything one ``pemove vm`` run needs.
+
+    :ivar kernel: the kernel to boot
+    :ivar command: the guest command, an argv list
+    :ivar ko: the module to load, or None (--no-module)
+    :ivar results: the parent of the per-run results directories
+    """
+
+    kernel: Kernel
+    command: list[str]
+    ko: Path | None = None
+    disks: int = 4
+    disk_size: int = 1 << 30
+    memory: str = "1G"
+    cpus: int = 2
+    timeout: float = 600.0
+    accel: str = "tcg"
+    results: Path = Path("results/vm")
+    module_params: list[str] = dataclasses.field(default_factory=list)
+    allow: Sequence[str] = kmsg.DEFAULT_ALLOW
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How a run ended: the exit code for ``pemove vm`` and why."""
+
+    code: int
+    reason: str
+    results: Path
+
+
+def disk_opts(images: Sequence[Path]) -> list[str]:
+    """QEMU arguments attaching *images* as raw virtio disks with known serials.
+
+    ``format=raw`` is explicit: when QEMU guesses the format it refuses
+    writes to sector 0 of a raw image.
+    """
+    opts = []
+    for i, img in enumerate(images):
+        opts += [
+            "-drive",
+            f"if=none,id=pemove{i},format=raw,cache=unsafe,file={img}",
+            "-device",
+            f"virtio-blk-pci,drive=pemove{i},serial={DISK_SERIAL.format(i)}",
+        ]
+    return opts
+
+
+def guest_python() -> tuple[str, str | None]:
+    """The python the guest runs, and a bin dir to put first on its PATH.
+
+    The guest sees the host's root file system read-only but has its own
+    /tmp, so a virtualenv under /tmp is invisible there; then the system
+    python3 is used, with the package found through PYTHONPATH.
+    """
+    exe = sys.executable
+    if exe and not exe.startswith(_GUEST_PRIVATE):
+        return exe, str(Path(exe).parent)
+    return "/usr/bin/python3", None
+
+
+def guest_argv(cfg: VMConfig, results_dir: Path) -> list[str]:
+    """The argv run inside the guest: :mod:`pemove.vm.guest` around the command."""
+    python, bindir = guest_python()
+    pyclient = Path(__file__).resolve().parents[2]
+    argv = ["env", f"PYTHONPATH={pyclient}", "PYTHONDONTWRITEBYTECODE=1"]
+    argv += [python, "-m", guest.__name__, "--results", str(results_dir)]
+    argv += ["--disks", str(cfg.disks)]
+    if bindir:
+        argv += ["--path", bindir]
+    if cfg.ko is not None:
+        argv += ["--ko", str(cfg.ko)]
+    for param in cfg.module_params:
+        argv += ["--param", param]
+    return argv + ["--", *cfg.command]
+
+
+def vng_argv(
+    cfg: VMConfig, results_dir: Path, images: Sequence[Path], vng: str = "vng"
+) -> list[str]:
+    """The host command line: vng booting *cfg.kernel* with *images* attached."""
+    argv = [vng, "--run", str(cfg.kernel.image), "--verbose"]
+    if cfg.accel == "tcg":
+        argv.append("--disable-kvm")
+    argv += ["--memory", cfg.memory, "--cpus", str(cfg.cpus)]
+    argv += ["--rwdir", str(results_dir)]
+    if images:
+        # vng hands this string to a shell, split on blanks: our own
+        # temporary paths must not contain any.
+        opts = disk_opts(images)
+        if any(re.search(r"[\s'\"\\$`]", o) for o in opts):
+            raise ValueError(f"disk paths must not contain blanks or quotes: {images}")
+        argv.append("--qemu-opts=" + " ".join(opts))
+    return argv + ["--", *guest_argv(cfg, results_dir)]
+
+
+def find_vng() -> str:
+    """Return the vng next to our python (a venv) or on PATH."""
+    local = Path(sys.executable).parent / "vng"
+    if local.exists():
+        return str(local)
+    found = shutil.which("vng")
+    if found is None:
+        raise FileNotFoundError(
+            "vng (virtme-ng) is not installed; run 'make deps' or 'pip install virtme-ng'"
+        )
+    return found
+
+
+def make_disks(directory: Path, count: int, size: int) -> list[Path]:
+    """Create *count* sparse raw images of *size* bytes in *directory*."""
+    images = []
+    for i in range(count):
+        img = directory / f"disk{i}.img"
+        with open(img, "wb") as f:
+            f.truncate(size)
+        images.append(img)
+    return images
+
+
+def results_dir_for(cfg: VMConfig) -> Path:
+    """Create and return a fresh results directory for this run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = cfg.results / f"{stamp}-{cfg.kernel.release}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path.resolve()
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}.{n}")
+
+
+def _kernel_lines(console: str) -> list[str]:
+    """The kernel's own lines in a console log (printk-timestamped)."""
+    return [ln for ln in console.splitlines() if re.match(r"^\[\s*\d+\.\d+\]", ln)]
+
+
+def judge(
+    results_dir: Path, timed_out: bool, timeout: float, allow: Sequence[str]
+) -> tuple[int, str]:
+    """Decide the run's exit code from what the guest left in *results_dir*.
+
+    Order: timeout, then a kernel splat (dmesg, else the console: a VM
+    that crashed saves no dmesg), then a lost or failed guest status, then
+    the command's own exit code.
+    """
+    if timed_out:
+        return exitcodes.TIMEOUT, f"timeout: killed the VM after {timeout:.0f} s"
+    for name in ("dmesg.txt", "console.log"):
+        path = results_dir / name
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        lines = text.splitlines() if name == "dmesg.txt" else _kernel_lines(text)
+        splats = kmsg.find_splats(lines, allow)
+        if splats:
+            more = f" (and {len(splats) - 1} more)" if len(splats) > 1 else ""
+            return (
+                exitcodes.VM_FAILED,
+                f"kernel problem in {path}: {splats[0].line}{more}",
+            )
+    status_path = results_dir / guest.STATUS_FILE
+    try:
+        status = json.loads(status_path.read_text())
+    except (OSError, ValueError):
+        return exitcodes.VM_FAILED, (
+            f"lost the guest's exit status ({status_path} missing or unreadable): "
+            f"the VM crashed or failed to boot; see {results_dir / 'console.log'}"
+        )
+    if status.get("error"):
+        return exitcodes.VM_FAILED, f"guest: {status['error']}"
+    code = status.get("exit")
+    if not isinstance(code, int):
+        return exitcodes.VM_FAILED, f"guest status without an exit code: {status}"
+    return code, f"command exited with {code}"
+
+
+class _ConsoleFilter:
+    """A binary sink that passes non-kernel lines on to *out*."""
+
+    def __init__(self, out: object) -> None:
+        self._out = out
+        self._partial = b""
+
+    def write(self, data: bytes) -> None:
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        keep = [ln + b"\n" for ln in lines if not _CONSOLE_LINE.match(ln)]
+        if keep:
+            self._out.write(b"".join(keep))  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        self._out.flush()  # type: ignore[attr-defined]
+
+
+def run(cfg: VMConfig) -> Outcome:
+    """Boot, run *cfg.command*, and judge the outcome (see :func:`judge`)."""
+    deadline = time.monotonic() + cfg.timeout
+    results_dir = results_dir_for(cfg)
+    vng = find_vng()
+    with tempfile.TemporaryDirectory(prefix="pemove-vm-") as tmp:
+        images = make_disks(Path(tmp), cfg.disks, cfg.disk_size)
+        argv = vng_argv(cfg, results_dir, images, vng=vng)
+        (results_dir / "command.json").write_text(json.dumps(argv, indent=1) + "\n")
+        with open(results_dir / "console.log", "wb") as log:
+            env = dict(os.environ)
+            env.pop("DISPLAY", None)
+            stderr = _ConsoleFilter(sys.stderr.buffer)
+            with Group(
+                argv, stdout=sys.stdout.buffer, stderr=stderr, log=log, env=env
+            ) as g:  # type: ignore[arg-type]
+                g.wait(deadline)
+                timed_out = g.timed_out
+    code, reason = judge(results_dir, timed_out, cfg.timeout, cfg.allow)
+    return Outcome(code, reason, results_dir)
