@@ -39,7 +39,7 @@ DISK_SERIAL = "pemove-d{}"
 _CONSOLE_LINE = re.compile(
     rb"^(\[\s*\d+\.\d+\]|Decompressing Linux|Parsing ELF|Booting the kernel|"
     rb"early console|Memory KASLR|Poking KASLR|Physical KASLR|Virtual KASLR|"
-    rb"DD \(edd=off|Probing EDD)"
+    rb"DD \(edd=off|Probing EDD|virtme: waiting for virtiofsd|virtme-run: failed to start)"
 )
 
 # Paths that are private to the guest (tmpfs or devices), not shared with it.
@@ -129,7 +129,10 @@ def vng_argv(
     cfg: VMConfig, results_dir: Path, images: Sequence[Path], vng: str = "vng"
 ) -> list[str]:
     """The host command line: vng booting *cfg.kernel* with *images* attached."""
-    argv = [vng, "--run", str(cfg.kernel.image), "--verbose"]
+    # --verbose puts the kernel console on stderr, for console.log.  9p
+    # straight away: virtiofsd needs a working FUSE on the host, and a
+    # failed try only delays the boot before vng falls back to 9p anyway.
+    argv = [vng, "--run", str(cfg.kernel.image), "--verbose", "--force-9p"]
     if cfg.accel == "tcg":
         argv.append("--disable-kvm")
     argv += ["--memory", cfg.memory, "--cpus", str(cfg.cpus)]
@@ -257,6 +260,8 @@ def run(cfg: VMConfig) -> Outcome:
         with open(results_dir / "console.log", "wb") as log:
             env = dict(os.environ)
             env.pop("DISPLAY", None)
+            # vng starts virtme-run by name: it must find the one beside it.
+            env["PATH"] = f"{Path(vng).parent}{os.pathsep}{env.get('PATH', '')}"
             stderr = _ConsoleFilter(sys.stderr.buffer)
             with Group(
                 argv, stdout=sys.stdout.buffer, stderr=stderr, log=log, env=env

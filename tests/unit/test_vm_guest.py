@@ -1,0 +1,59 @@
+"""The guest entry's host-testable parts: disk discovery by serial, status file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pemove.vm import guest
+
+
+def fake_sysfs(tmp_path: Path, serials: dict[str, str]) -> Path:
+    root = tmp_path / "block"
+    for name, serial in serials.items():
+        (root / name).mkdir(parents=True)
+        if serial:
+            (root / name / "serial").write_text(serial + "\n")
+    return root
+
+
+def test_disks_ordered_by_serial_not_name(tmp_path):
+    root = fake_sysfs(
+        tmp_path, {"vda": "pemove-d1", "vdb": "pemove-d0", "sr0": "", "vdc": "other"}
+    )
+    assert guest.find_disks(2, root, wait=0) == ["/dev/vdb", "/dev/vda"]
+
+
+def test_missing_disk_is_named(tmp_path):
+    root = fake_sysfs(tmp_path, {"vda": "pemove-d0"})
+    with pytest.raises(guest.SetupError, match="pemove-d1"):
+        guest.find_disks(2, root, wait=0)
+
+
+def test_module_name():
+    assert guest.module_name(Path("/b/pemove.ko")) == "pemove"
+    assert guest.module_name(Path("/b/dm-pe-move.ko")) == "dm_pe_move"
+
+
+def test_status_written_with_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "find_disks", lambda n: [])
+    code = guest.main(
+        ["--results", str(tmp_path), "--", sys.executable, "-c", "raise SystemExit(4)"]
+    )
+    assert code == 4
+    status = json.loads((tmp_path / guest.STATUS_FILE).read_text())
+    assert status["exit"] == 4 and status["error"] is None
+    assert (tmp_path / "dmesg.txt").exists()
+
+
+def test_setup_error_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "find_disks", lambda n: [])
+    ko = tmp_path / "nonexistent.ko"
+    guest.main(["--results", str(tmp_path), "--ko", str(ko), "--", "true"])
+    status = json.loads((tmp_path / guest.STATUS_FILE).read_text())
+    assert "insmod" in status["error"] and status["exit"] is None
