@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pemove import exitcodes
 from pemove.vm import guest, runner
 from pemove.vm.cli import parse_size
