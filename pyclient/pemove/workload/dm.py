@@ -120,12 +120,12 @@ class DmDevice:
 
 
 def create(name: str, table: str) -> DmDevice:
-    """Create ``pemove-t<name>`` with ``table``.
+    """Create ``pemove-t-<name>`` with ``table``.
 
     :raises DmError: if dmsetup fails (e.g. the target's module is missing:
         ``modprobe dm-delay``)
     """
-    full = name if name.startswith(PREFIX) else PREFIX + name
+    full = name if name.startswith(PREFIX) else f"{PREFIX}-{name}"
     _dmsetup("create", "--noudevsync", full, "--table", table)
     out = _dmsetup("info", "-c", "--noheadings", "-o", "major,minor", full)
     major, minor = (int(x) for x in out.strip().split(":"))

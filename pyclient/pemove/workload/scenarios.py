@@ -539,6 +539,7 @@ def _fio_argv(
         "--verify_backlog=64",
         "--verify_fatal=1",
         "--serialize_overlap=1",
+        "--verify_state_save=0",
         f"--randseed={seed}",
         "--output-format=json",
         f"--output={out}",
@@ -562,7 +563,7 @@ def fio_oracle(
     path: str = "locked",
     *,
     seed: int,
-    extents: int = 16,
+    extents: int = 8,
     extent_sectors: int = MIB_SECTORS,
     timeout: float = 900,
     log: Log = _stderr,
@@ -590,6 +591,7 @@ def fio_oracle(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=tmp,
         )
         deadline = time.monotonic() + timeout
         i = 0
@@ -606,6 +608,7 @@ def fio_oracle(
             capture_output=True,
             text=True,
             check=False,
+            cwd=tmp,
         )
         write_job, verify_job = _fio_job(write_out), _fio_job(verify_out)
     errors = int(proc.returncode != 0) + int(res.returncode != 0)

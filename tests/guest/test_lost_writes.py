@@ -1,0 +1,103 @@
+"""The seed of pemove: the 2002 move loses writes, the locked move loses none.
+
+Both directions are asserted.  If the locked path (PE_MOVE) ever loses,
+staleness or corrupts a block, these tests fail; if the legacy path stops
+losing writes in the in-flight race, or stops copying stale blocks from the
+page cache, they fail too, because then the detector has gone blind and the
+locked results prove nothing.
+
+Scenarios and their timing are documented in pemove.workload.scenarios.
+The seed is random unless PEMOVE_SEED is set; it is printed either way.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from pemove.control import Control, LegacyFallbackWarning
+from pemove.workload import scenarios
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    value = int(
+        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
+    )
+    print(f"pemove seed {value} (set PEMOVE_SEED={value} to repeat)")
+    return value
+
+
+def _two(disks: Sequence[str]) -> list[str]:
+    if len(disks) < 2:
+        pytest.skip("needs two raw disks")
+    return list(disks[:2])
+
+
+def _clean(r: dict[str, Any]) -> None:
+    assert (r["lost"], r["stale"], r["corrupt"]) == (0, 0, 0), r["verify"]
+
+
+def test_inflight_race_legacy_loses_writes(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
+    r = scenarios.inflight_race(ctl, _two(disks), "legacy", seed=seed)
+    print(r)
+    assert r["moves"] == 1
+    # one write per writer was in flight at PE_LOCK and landed on the old PE
+    assert r["lost"] == r["writers"], r["verify"]
+    assert r["bios_not_waited"] >= r["writers"]
+    assert (r["stale"], r["corrupt"]) == (0, 0), r["verify"]
+
+
+def test_inflight_race_locked_loses_nothing(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
+    r = scenarios.inflight_race(ctl, _two(disks), "locked", seed=seed)
+    print(r)
+    assert r["moves"] == 1
+    assert r["acked"] > r["writers"]
+    _clean(r)
+
+
+def test_stale_cache_legacy_copies_stale_blocks(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
+    r = scenarios.stale_cache(ctl, _two(disks), "legacy", seed=seed)
+    print(r)
+    # every block of the LE came out of the PV's page cache at generation 1
+    assert r["stale"] == r["verify"]["checked"] > 0, r["verify"]
+    assert (r["lost"], r["corrupt"]) == (0, 0), r["verify"]
+
+
+def test_stale_cache_locked_loses_nothing(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
+    r = scenarios.stale_cache(ctl, _two(disks), "locked", seed=seed)
+    print(r)
+    assert r["acked"] > 0
+    _clean(r)
+
+
+def test_move_pe_falls_back_warns_once_and_loses(
+    module: Any, disks: Sequence[str], seed: int
+) -> None:
+    """locked_copy=0: PE_MOVE answers ENOTTY, move_pe() warns once and takes the legacy path."""
+    module.reload(locked_copy=0)
+    with Control() as ctl:
+        assert not ctl.version().pe_move
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            race = scenarios.inflight_race(ctl, _two(disks), "auto", seed=seed)
+            stale = scenarios.stale_cache(ctl, _two(disks), "auto", seed=seed)
+        assert ctl.pe_move_available is False
+    fallbacks = [w for w in caught if issubclass(w.category, LegacyFallbackWarning)]
+    assert len(fallbacks) == 1, [str(w.message) for w in fallbacks]
+    assert "locked_copy=0" in str(fallbacks[0].message)
+    assert (race["path"], stale["path"]) == ("legacy", "legacy")
+    assert race["lost"] > 0, race["verify"]
+    assert stale["stale"] > 0, stale["verify"]
