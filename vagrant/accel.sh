@@ -1,0 +1,53 @@
+#!/bin/bash
+# Print "kvm" if hardware virtualisation really works here, else "qemu"
+# (libvirt's name for TCG).  The Vagrantfile picks its driver from this.
+#
+# /dev/kvm can exist while nested KVM is broken: QEMU then aborts ("failed
+# to set MSR") or the guest hangs after decompression.  So the answer comes
+# from a bounded boot: a Debian kernel from /boot, no root file system, must
+# get as far as mounting root (and panicking, harmlessly) under KVM.
+#
+# The answer is cached per host kernel and QEMU version.  If the VM runner's
+# probe (pyclient/pemove/vm/accel.py) is present, its answer is used instead,
+# so both tiers agree.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+runner_answer() {
+	# The VM runner's probe prints kvm or tcg; map tcg to libvirt's qemu.
+	local a
+	[ -f "$TOP/pyclient/pemove/vm/accel.py" ] || return 1
+	a=$(PYTHONPATH=$TOP/pyclient timeout 120 python3 -m pemove.vm.accel 2>/dev/null) || return 1
+	case $a in
+	kvm) echo kvm ;;
+	tcg) echo qemu ;;
+	*) return 1 ;;
+	esac
+}
+
+probe() {
+	local kernel qemu=qemu-system-x86_64 log
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo qemu; return; }
+	command -v $qemu >/dev/null || { echo qemu; return; }
+	kernel=$(ls /boot/vmlinuz-* 2>/dev/null | head -n 1)
+	[ -n "$kernel" ] || { echo qemu; return; }
+	log=$(timeout 30 $qemu -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
+		-display none -serial stdio -no-reboot -kernel "$kernel" \
+		-append 'console=ttyS0 panic=-1 root=/dev/nonexistent' 2>&1)
+	if grep -qE 'VFS: |Kernel panic|Freeing unused kernel' <<<"$log"; then
+		echo kvm
+	else
+		echo qemu
+	fi
+}
+
+key="$(uname -r) $(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"
+cache=$CACHE/accel
+if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "$key" ]; then
+	tail -n 1 "$cache"
+	exit 0
+fi
+answer=$(runner_answer) || answer=$(probe)
+mkdir -p "$CACHE" && printf '%s\n%s\n' "$key" "$answer" >"$cache"
+[ "$answer" = kvm ] || say "KVM does not work here; using TCG (driver qemu)"
+echo "$answer"

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs inside the guest as root: load the module built by provision.sh and
+# run the guest test tier with the environment docs/HACKING.md promises.
+#
+#   guest-test.sh [PYTEST_ARGS...]
+#
+# Results (JUnit XML, anything the tests write) go to $PEMOVE_RESULTS,
+# /home/vagrant/results by default.  Exit status: pytest's.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+results=${PEMOVE_RESULTS:-/home/vagrant/results}
+
+ko=$(ls "$top"/kmod/*.ko 2>/dev/null | head -n 1)
+[ -n "$ko" ] || { echo "guest-test: no module in $top/kmod; run the build provisioner" >&2; exit 1; }
+
+# The extra disks carry serials pemove0, pemove1, ... (see the Vagrantfile);
+# by-id names keep their order whatever the kernel calls them.
+disks=()
+for link in $(ls /dev/disk/by-id/ 2>/dev/null | grep -E '^virtio-pemove[0-9]+$' | sort -V); do
+	disks+=("$(readlink -f "/dev/disk/by-id/$link")")
+done
+[ ${#disks[@]} -gt 0 ] || echo "guest-test: warning: no virtio-pemove* disks found" >&2
+
+name=$(modinfo -F name "$ko" 2>/dev/null || basename "$ko" .ko)
+if [ -d "/sys/module/$name" ]; then
+	rmmod "$name"
+fi
+insmod "$ko"
+
+rm -rf "$results"
+mkdir -p "$results"
+cd "$top"
+export PEMOVE_GUEST=1 PEMOVE_KO=$ko PEMOVE_RESULTS=$results
+PEMOVE_DISKS=$(IFS=:; echo "${disks[*]}")
+export PEMOVE_DISKS
+export PYTHONPATH=$top/pyclient${PYTHONPATH:+:$PYTHONPATH}
+echo "guest-test: $(uname -r), module $ko, disks ${PEMOVE_DISKS:-none}"
+rc=0
+python3 -m pytest tests/guest -v -p no:cacheprovider \
+	--junitxml="$results/junit.xml" "$@" || rc=$?
+dmesg >"$results/dmesg.txt" 2>&1 || true
+exit $rc
