@@ -7,17 +7,27 @@
 # from a bounded boot: a Debian kernel from /boot, no root file system, must
 # get as far as mounting root (and panicking, harmlessly) under KVM.
 #
-# The answer is cached per host kernel and QEMU version.  If the VM runner's
-# probe (pyclient/pemove/vm/accel.py) is present, its answer is used instead,
-# so both tiers agree.
+# The VM runner's probe (pyclient/pemove/vm/accel.py) decides, so both
+# tiers agree; a minimal probe of the same kind stands in if that cannot
+# be run.  Either answer is cached per host kernel and QEMU version.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 runner_answer() {
-	# The VM runner's probe prints kvm or tcg; map tcg to libvirt's qemu.
+	# The VM runner's probe (pemove.vm.accel) answers kvm or tcg and keeps
+	# its own cache; map tcg to libvirt's name, qemu.
 	local a
 	[ -f "$TOP/pyclient/pemove/vm/accel.py" ] || return 1
-	a=$(PYTHONPATH=$TOP/pyclient timeout 120 python3 -m pemove.vm.accel 2>/dev/null) || return 1
+	a=$(PYTHONPATH=$TOP/pyclient timeout 120 python3 - 2>/dev/null <<-'EOF'
+		from pathlib import Path
+		from pemove.vm import accel
+		answer = accel.cached(accel.cache_key())
+		if answer is None:
+		    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
+		    answer = accel.choose("auto", kernels[-1]) if kernels else "tcg"
+		print(answer)
+	EOF
+	) || return 1
 	case $a in
 	kvm) echo kvm ;;
 	tcg) echo qemu ;;

@@ -13,13 +13,13 @@ results=${PEMOVE_RESULTS:-/home/vagrant/results}
 ko=$(ls "$top"/kmod/*.ko 2>/dev/null | head -n 1)
 [ -n "$ko" ] || { echo "guest-test: no module in $top/kmod; run the build provisioner" >&2; exit 1; }
 
-# The extra disks carry serials pemove0, pemove1, ... (see the Vagrantfile);
-# by-id names keep their order whatever the kernel calls them.
+# The extra disks carry serials pemove-d0, pemove-d1, ... (see the
+# Vagrantfile); by-id names keep their order whatever the kernel calls them.
 disks=()
-for link in $(ls /dev/disk/by-id/ 2>/dev/null | grep -E '^virtio-pemove[0-9]+$' | sort -V); do
+for link in $(ls /dev/disk/by-id/ 2>/dev/null | grep -E '^virtio-pemove-d[0-9]+$' | sort -V); do
 	disks+=("$(readlink -f "/dev/disk/by-id/$link")")
 done
-[ ${#disks[@]} -gt 0 ] || echo "guest-test: warning: no virtio-pemove* disks found" >&2
+[ ${#disks[@]} -gt 0 ] || echo "guest-test: warning: no virtio-pemove-d* disks found" >&2
 
 name=$(modinfo -F name "$ko" 2>/dev/null || basename "$ko" .ko)
 if [ -d "/sys/module/$name" ]; then
