@@ -10,6 +10,7 @@ Run as ``python -m pemove.vm.build --kernel SPEC`` to build from make.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
@@ -75,8 +76,17 @@ def build_module(
     :raises BuildError: make failed; the message contains its output
     """
     root = root or repo_root()
-    src = root / "kmod"
     out = module_dir(kernel.release, root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs for the same kernel (parallel test sessions) build one at a time.
+    with open(out.parent / f"{kernel.release}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(kernel, root / "kmod", out, jobs, verbose)
+
+
+def _build_locked(
+    kernel: kernels.Kernel, src: Path, out: Path, jobs: int | None, verbose: bool
+) -> Path:
     ko = out / f"{MODULE_NAME}.ko"
     if ko.exists() and ko.stat().st_mtime >= _newest_mtime(src):
         return ko
