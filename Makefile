@@ -46,13 +46,14 @@ $(VENV_STAMP): setup.py
 
 # --- module ----------------------------------------------------------------
 
-# Builds kmod/ for $(KERNEL) into build/kmod/<release>/ (skipped when fresh).
+# Builds kmod/ for every installed kernel series into build/kmod/<release>/
+# (each skipped when no source changed).  pemove vm also builds on demand.
 kmod: deps
-	$(PY) -m pemove.vm.build --kernel $(KERNEL)
+	$(PY) -m pemove.vm.build --all
 
 # --- demo and tests --------------------------------------------------------
 
-demo: deps
+demo: deps kmod
 	$(PY) -m pemove.cli demo
 
 test: deps
