@@ -66,7 +66,7 @@ test-unit: deps
 # writes JUnit XML into the run's results directory
 # (results/vm/<time>-<release>/junit-<release>.xml).
 test-guest: deps
-	$(VENV)/bin/pemove vm --kernel $(KERNEL) $(VM_ARGS) -- \
+	$(PY) -m pemove.vm.cli --kernel $(KERNEL) $(VM_ARGS) -- \
 		python -m pytest tests/guest -v -rs $(PYTEST_ARGS)
 
 bench: deps
