@@ -38,10 +38,13 @@ def test_probe_once_then_cached(monkeypatch, tmp_path, kvm_present, capsys):
     assert accel.choose("auto", Path("/vmlinuz"), cache) == "tcg"
     assert accel.choose("auto", Path("/vmlinuz"), cache) == "tcg"
     assert calls == [Path("/vmlinuz")]
-    assert json.loads(cache.read_text()) == {"host-6.18|qemu-7.2": "tcg"}
+    assert json.loads(cache.read_text()) == {
+        "host-6.18|qemu-7.2": {"accel": "tcg", "reason": "failed to set MSR"}
+    }
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2  # one line per run
-    assert "failed to set MSR" in err[0] and "TCG" in err[0]
+    assert all("failed to set MSR" in line and "TCG" in line for line in err)
+    assert "probed" in err[0] and "cached" in err[1]
 
 
 def test_working_kvm_is_silent(monkeypatch, tmp_path, kvm_present, capsys):
@@ -54,9 +57,10 @@ def test_cache_keeps_other_keys_and_survives_garbage(tmp_path):
     cache = tmp_path / "accel.json"
     cache.write_text("not json")
     assert accel.cached("k1", cache) is None
-    accel.store("k1", "kvm", cache)
-    accel.store("k2", "tcg", cache)
-    assert (accel.cached("k1", cache), accel.cached("k2", cache)) == ("kvm", "tcg")
+    accel.store("k1", "kvm", "", cache)
+    accel.store("k2", "tcg", "hang", cache)
+    assert accel.cached("k1", cache) == ("kvm", "")
+    assert accel.cached("k2", cache) == ("tcg", "hang")
 
 
 def test_key_changes_with_host_kernel_and_qemu():

@@ -56,7 +56,7 @@ def cache_key(host_release: str | None = None, qemu: str | None = None) -> str:
     return f"{host_release}|{qemu}"
 
 
-def _load(cache: Path) -> dict[str, str]:
+def _load(cache: Path) -> dict[str, object]:
     try:
         data = json.loads(cache.read_text())
     except (OSError, ValueError):
@@ -64,16 +64,18 @@ def _load(cache: Path) -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-def cached(key: str, cache: Path = CACHE) -> str | None:
-    """Return the cached answer ("kvm" or "tcg") for *key*, if any."""
+def cached(key: str, cache: Path = CACHE) -> tuple[str, str] | None:
+    """Return the cached (answer, reason) for *key*, if any."""
     value = _load(cache).get(key)
-    return value if value in ("kvm", "tcg") else None
+    if not isinstance(value, dict) or value.get("accel") not in ("kvm", "tcg"):
+        return None
+    return value["accel"], str(value.get("reason", ""))
 
 
-def store(key: str, answer: str, cache: Path = CACHE) -> None:
-    """Remember *answer* for *key* (atomically; other keys are kept)."""
+def store(key: str, answer: str, reason: str = "", cache: Path = CACHE) -> None:
+    """Remember *answer* and *reason* for *key* (atomically; other keys kept)."""
     data = _load(cache)
-    data[key] = answer
+    data[key] = {"accel": answer, "reason": reason}
     cache.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False) as f:
         json.dump(data, f, indent=1, sort_keys=True)
@@ -147,16 +149,18 @@ def choose(requested: str, image: Path, cache: Path = CACHE) -> str:
     if not os.path.exists("/dev/kvm"):
         return "tcg"
     key = cache_key()
-    answer = cached(key, cache)
-    reason = "cached probe result"
-    if answer is None:
+    hit = cached(key, cache)
+    if hit is None:
         works, reason = probe_kvm(image)
         answer = "kvm" if works else "tcg"
-        store(key, answer, cache)
+        store(key, answer, reason, cache)
+        source = "probed"
+    else:
+        (answer, reason), source = hit, f"cached in {cache}"
     if answer == "tcg":
         print(
-            f"pemove vm: KVM unusable ({reason}; cache {cache}); using TCG, "
-            "which is slower. Pass --accel kvm to force KVM.",
+            f"pemove vm: KVM unusable ({reason}; {source}), using TCG: slower. "
+            "--accel kvm forces KVM.",
             file=sys.stderr,
         )
     return answer
