@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * pemove.h - private structures of the pemove module and the functions the
+ * Private structures of the pemove module and the functions the
  * files export to one another.
  *
  * Lock order (outer first):
@@ -57,7 +57,7 @@ struct pemove_pv {
 
 /* One logical extent: where it lives and who may use it right now. */
 struct pemove_le {
-	spinlock_t lock;
+	spinlock_t lock;		/* everything below; see top of file */
 	u32 state;			/* PEMOVE_LE_* */
 	u32 inflight;			/* tracked clones not yet completed */
 	u32 nr_held;			/* bios on @held */
@@ -93,7 +93,7 @@ struct pemove_lv {
 	struct pemove_le *les;
 	struct gendisk *disk;
 
-	struct mutex pv_mutex;
+	struct mutex pv_mutex;		/* pvs, pv_count */
 	struct list_head pvs;
 	unsigned int pv_count;
 
@@ -106,17 +106,17 @@ struct pemove_lv {
 
 	wait_queue_head_t wait;		/* a locked LE drained */
 
-	spinlock_t open_lock;
+	spinlock_t open_lock;		/* open_count, removing */
 	unsigned int open_count;
 	bool removing;
 
 	unsigned int busy;		/* moves + legacy locks; pemove_mutex */
 
-	spinlock_t flush_lock;
+	spinlock_t flush_lock;		/* flush_list */
 	struct bio_list flush_list;
 	struct work_struct flush_work;
 
-	struct mutex copy_mutex;
+	struct mutex copy_mutex;	/* copy[] */
 	struct pemove_copy_buf *copy[2];
 
 	struct pemove_stats __percpu *stats;

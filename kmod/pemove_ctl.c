@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_ctl.c - the control node /dev/pemove-control: ioctl dispatch, the
+ * The control node /dev/pemove-control: ioctl dispatch, the
  * LV registry, the read-only commands, and module init and exit.
  *
  * Dispatch follows dm-ioctl: the capability, then the exact command number,
@@ -15,6 +15,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -24,7 +25,8 @@ module_param(locked_copy, bool, 0444);
 MODULE_PARM_DESC(locked_copy,
 		 "Offer PE_MOVE, the locked in-kernel copy (default: 1). With 0 it answers ENOTTY, like a kernel without the patch.");
 
-DEFINE_MUTEX(pemove_mutex);
+/* See the lock order in pemove.h. */
+DEFINE_MUTEX(pemove_mutex);		/* the two lists, and more */
 LIST_HEAD(pemove_lvs);
 LIST_HEAD(pemove_reserved);
 struct workqueue_struct *pemove_wq;
@@ -271,6 +273,7 @@ static long pemove_ctl_ioctl(struct file *file, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 	union pemove_param in, out;
 	size_t size = _IOC_SIZE(cmd);
+	unsigned int noio;
 	pemove_cmd_fn fn;
 	int ret;
 
@@ -283,10 +286,18 @@ static long pemove_ctl_ioctl(struct file *file, unsigned int cmd,
 		return -EFAULT;
 
 	memset(&out, 0, sizeof(out));
-	if (!pemove_version_ok(&in.hdr) || in.hdr.flags)
+	if (!pemove_version_ok(&in.hdr) || in.hdr.flags) {
 		ret = -EINVAL;
-	else
+	} else {
+		/*
+		 * Commands allocate under pemove_mutex, which a move needs to
+		 * finish.  Reclaim that wrote back through an LV could then wait
+		 * on a bio the move holds, so no allocation here may start IO.
+		 */
+		noio = memalloc_noio_save();
 		ret = fn(file->private_data, &in, &out);
+		memalloc_noio_restore(noio);
+	}
 
 	memcpy(out.hdr.version, pemove_version, sizeof(out.hdr.version));
 	if (ret) {

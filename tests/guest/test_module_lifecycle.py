@@ -10,6 +10,7 @@ reference behind.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import subprocess
@@ -120,8 +121,17 @@ def test_io_roundtrip_tracked_and_untracked(ctl: Control, disks: list[str]) -> N
         data = os.urandom(lv.size_bytes)
         fd = os.open(lv.node, os.O_RDWR)
         try:
-            os.pwrite(fd, data, 0)  # crosses every extent boundary
+            os.pwrite(fd, data, 0)
             os.fsync(fd)
+        finally:
+            os.close(fd)
+        # An O_DIRECT write across the first extent boundary must be split.
+        edge = ES * 512
+        direct = mmap.mmap(-1, 8192)
+        direct[:] = data[edge - 4096 : edge + 4096]
+        fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
+        try:
+            os.pwritev(fd, [direct], edge - 4096)
         finally:
             os.close(fd)
         # Read the PVs directly: each extent landed where the map says.
@@ -133,8 +143,6 @@ def test_io_roundtrip_tracked_and_untracked(ctl: Control, disks: list[str]) -> N
             )
             fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
             try:
-                import mmap
-
                 buf = mmap.mmap(-1, ES * 512)
                 os.preadv(fd, [buf], le.pe.sector * 512)
             finally:
