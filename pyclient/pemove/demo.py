@@ -110,7 +110,7 @@ def _in_guest(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 
 def _vm_argv(args: argparse.Namespace, seed: int, results: str) -> list[str]:
-    argv = [sys.executable, "-m", "pemove.cli", "vm", "--disks", "3"]
+    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "3"]
     if args.kernel:
         argv += ["--kernel", args.kernel]
     argv += ["--timeout", f"{args.timeout:g}", "--results", results, "--"]
@@ -121,21 +121,25 @@ def _vm_argv(args: argparse.Namespace, seed: int, results: str) -> list[str]:
 
 
 def _on_host(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, int]:
-    with tempfile.TemporaryDirectory(prefix="pemove-demo-") as results:
-        argv = _vm_argv(args, seed, results)
-        # The guest's progress goes to our stderr; stdout stays for the table/JSON.
-        proc = subprocess.run(argv, stdout=sys.stderr, check=False)
-        path = Path(results, RESULT_FILE)
-        if not path.exists():
-            print(
-                f"pemove demo: the VM wrote no {RESULT_FILE} (exit {proc.returncode}); "
-                "see the VM runner's messages above",
-                file=sys.stderr,
-            )
-            return None, proc.returncode or exitcodes.VM_FAILED
-        doc = json.loads(path.read_text())
+    # Kept after the run: the console log and dmesg are there if it failed.
+    results = tempfile.mkdtemp(prefix="pemove-demo-")
+    argv = _vm_argv(args, seed, results)
+    # The guest's progress goes to our stderr; stdout stays for the table/JSON.
+    proc = subprocess.run(argv, stdout=sys.stderr, check=False)
+    found = sorted(Path(results).rglob(RESULT_FILE))
+    if not found:
+        print(
+            f"pemove demo: the VM wrote no {RESULT_FILE} (exit {proc.returncode}); "
+            f"see the VM runner's messages above and the logs in {results}",
+            file=sys.stderr,
+        )
+        return None, proc.returncode or exitcodes.VM_FAILED
+    doc = json.loads(found[-1].read_text())
+    doc["results_dir"] = str(found[-1].parent)
     if proc.returncode not in (exitcodes.OK, exitcodes.VERIFY):
-        doc.setdefault("problems", []).append(f"the VM runner exited {proc.returncode}")
+        doc.setdefault("problems", []).append(
+            f"the VM runner exited {proc.returncode}; see {found[-1].parent}"
+        )
         return doc, proc.returncode
     return doc, exitcodes.OK
 
