@@ -1,0 +1,209 @@
+"""``pemove bench``: boot one VM, measure every candidate side by side, report.
+
+The host boots one VM with the VM runner (``python -m pemove.vm.cli``, no
+virtual disks: every benchmark runs on brd RAM disks made inside) and runs
+``python -m pemove.bench.guest`` there.  From the guest's raw samples it
+writes, in ``--out``:
+
+- ``bench-<kernel>-<date>.json``: the raw samples and the aggregated summary;
+- ``bench-<kernel>-<date>.md``: the Markdown summary (the tables of
+  docs/benchmarks.md);
+- ``bench-<kernel>-<date>-{iopath,move,stall,scaling}.png``: plots;
+
+and prints the Markdown summary (or the JSON with ``--json``).  With
+``--from FILE`` it skips the VM and reports on a guest result file written
+earlier.
+
+Absolute figures under software emulation (TCG) mean little; the ratios
+between candidates measured in the same boot are what the report is about.
+Nothing here is a pass/fail test: targets are reported as met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pemove import exitcodes
+
+__all__ = ["main", "register", "run"]
+
+GUEST_RESULT = "bench-guest.json"
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kernel",
+        metavar="SPEC",
+        help="kernel to boot: 6.1, 6.12, a release under /boot or a build tree "
+        "(default: the VM runner's)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer sizes, shorter runs, fewer repeats (a few minutes under TCG)",
+    )
+    p.add_argument(
+        "--only",
+        metavar="PHASES",
+        help="comma-separated subset of iopath,move,stall,scaling (default: all)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="where the JSON, Markdown and PNGs go (default: %(default)s/)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="kill the VM after S seconds, boot included (default: 2400, --quick 1200)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the aggregated JSON, not the table"
+    )
+    p.add_argument(
+        "--no-plots", action="store_true", help="skip the PNGs (no matplotlib needed)"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE",
+        help="report on an existing guest result file instead of booting a VM",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench`` subcommand to the ``pemove`` parser."""
+    p = subparsers.add_parser(
+        "bench",
+        help="benchmark tracking cost, move throughput and IO stalls in a VM",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _err(msg: str) -> None:
+    print(f"pemove bench: {msg}", file=sys.stderr)
+
+
+def vm_argv(args: argparse.Namespace, results: str) -> list[str]:
+    """The VM runner's argv for this run (no shell anywhere)."""
+    timeout = args.timeout or (1200 if args.quick else 2400)
+    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "0", "--memory", "2G"]
+    if args.kernel:
+        argv += ["--kernel", args.kernel]
+    argv += ["--timeout", f"{timeout:g}", "--results", results, "--"]
+    argv += [sys.executable, "-m", "pemove.bench.guest"]
+    if args.quick:
+        argv.append("--quick")
+    if args.only:
+        argv += ["--only", args.only]
+    return argv
+
+
+def _boot(args: argparse.Namespace) -> tuple[Path | None, int]:
+    # Kept after the run: the console log and dmesg are there if it failed.
+    results = tempfile.mkdtemp(prefix="pemove-bench-")
+    argv = vm_argv(args, results)
+    # The guest's progress goes to our stderr; stdout stays for the report.
+    proc = subprocess.run(argv, stdout=sys.stderr, check=False)
+    found = sorted(Path(results).rglob(GUEST_RESULT))
+    if not found:
+        _err(
+            f"the VM wrote no {GUEST_RESULT} (exit {proc.returncode}); see the VM "
+            f"runner's messages above and the logs in {results}"
+        )
+        return None, proc.returncode or exitcodes.VM_FAILED
+    if proc.returncode != exitcodes.OK:
+        _err(
+            f"the VM run exited {proc.returncode}; reporting what it measured "
+            f"(logs in {found[-1].parent})"
+        )
+    return found[-1], proc.returncode
+
+
+def _write(
+    doc: dict[str, Any], agg: dict[str, Any], out: Path, plots: bool
+) -> list[Path]:
+    from pemove.bench import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    date = (
+        doc.get("started") or datetime.datetime.now(datetime.timezone.utc).isoformat()
+    )
+    stamp = date.replace(":", "").replace("-", "")[:15]  # e.g. 20261123T214500
+    stem = out / f"bench-{doc.get('kernel', 'unknown')}-{stamp}"
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(json.dumps({"raw": doc, "summary": agg}, indent=1) + "\n")
+    md_path = stem.with_suffix(".md")
+    md_path.write_text(report.markdown(agg) + "\n")
+    written = [json_path, md_path]
+    if plots:
+        try:
+            from pemove.bench import plots as plotmod
+
+            written += plotmod.write_plots(agg, stem)
+        except ImportError:
+            _err("matplotlib is missing, so no plots: pip install -e '.[bench]'")
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmarks in a VM (or report on ``--from``); returns an exit code."""
+    from pemove.bench import report
+
+    if args.from_file:
+        src, rc = args.from_file, exitcodes.OK
+    elif os.environ.get("PEMOVE_GUEST") == "1":
+        _err(
+            "inside a pemove VM: run 'python -m pemove.bench.guest' here, or 'pemove bench' on the host"
+        )
+        return exitcodes.USAGE
+    else:
+        found, rc = _boot(args)
+        if found is None:
+            return rc
+        src = found
+    try:
+        doc = json.loads(src.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        _err(f"cannot read {src}: {exc}")
+        return exitcodes.FAILED
+    agg = report.aggregate(doc)
+    written = _write(doc, agg, args.out, not args.no_plots)
+    if args.json:
+        print(json.dumps(agg, indent=1))
+    else:
+        print(report.markdown(agg))
+    for path in written:
+        _err(f"wrote {path}")
+    if rc != exitcodes.OK:
+        return rc
+    return exitcodes.FAILED if agg.get("errors") else exitcodes.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.bench.cli``: the same as ``pemove bench``."""
+    p = argparse.ArgumentParser(
+        prog="pemove bench", description=__doc__.split("\n\n", 1)[1]
+    )
+    _add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

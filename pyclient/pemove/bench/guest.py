@@ -1,0 +1,183 @@
+"""The part of ``pemove bench`` that runs inside the VM.
+
+``python -m pemove.bench.guest [--quick] [--only PHASE,...] [--out FILE]``
+runs the phases in order: io path, move, stall, scaling (memory, then IOPS
+against the LE count).  It writes the whole document after every phase, to
+``$PEMOVE_RESULTS/bench-guest.json`` by default, so a run cut short by the
+VM's timeout still leaves the phases that finished.  A phase that fails is
+recorded under ``errors`` and the next one runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pemove.bench import devices, iopath, memory, move, stall
+from pemove.control import Control
+
+__all__ = ["PHASES", "PROFILES", "RESULT_FILE", "main"]
+
+RESULT_FILE = "bench-guest.json"
+PHASES = ("iopath", "move", "stall", "scaling")
+
+#: Sizes, run times and repeats.  "full" is meant to take well under 20
+#: minutes under TCG on a quiet 2-core host; "quick" about a third of that.
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {
+        "iopath": {"size_mib": 256, "runtime": 4, "ramp": 1, "repeats": 3},
+        "move": {"sizes_mib": [4, 8, 16, 32, 64, 128, 256], "repeats": 4},
+        "stall": {"extent_mib": 64, "runtime": 10},
+        "scaling": {
+            "size_mib": 256,
+            "le_counts": [1, 16, 256, 4096, 65536],
+            "runtime": 3,
+            "ramp": 0.5,
+            "repeats": 2,
+        },
+    },
+    "quick": {
+        "iopath": {"size_mib": 128, "runtime": 2, "ramp": 0, "repeats": 2},
+        "move": {"sizes_mib": [4, 32, 128], "repeats": 2},
+        "stall": {"extent_mib": 32, "runtime": 5},
+        "scaling": {
+            "size_mib": 256,
+            "le_counts": [1, 256, 65536],
+            "runtime": 2,
+            "ramp": 0,
+            "repeats": 1,
+        },
+    },
+}
+
+
+def _log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
+    mib = devices.MIB
+    if name == "iopath":
+        size = p["size_mib"] * mib
+        with devices.brd(1, p["size_mib"] + 4) as (disk,):
+            devices.fill(disk, 0, size)
+            return iopath.run_iopath(
+                ctl,
+                disk,
+                size=size,
+                runtime=p["runtime"],
+                ramp=p["ramp"],
+                repeats=p["repeats"],
+            )
+    if name == "move":
+        return move.run_moves(ctl, p["sizes_mib"], p["repeats"])
+    if name == "stall":
+        return stall.run_stall(ctl, p["extent_mib"], p["runtime"])
+    if name == "scaling":
+        size = p["size_mib"] * mib
+        with devices.brd(1, p["size_mib"] + 4) as (disk,):
+            devices.fill(disk, 0, size)
+            mem = memory.run_memory(ctl, disk, size, p["le_counts"])
+            iops = iopath.run_scaling(
+                ctl,
+                disk,
+                size=size,
+                le_counts=p["le_counts"],
+                runtime=p["runtime"],
+                ramp=p["ramp"],
+                repeats=p["repeats"],
+            )
+        return {"memory": mem, "iops": iops}
+    raise ValueError(f"unknown phase {name!r}; phases are {', '.join(PHASES)}")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for tool, argv in (("fio", ["fio", "--version"]), ("lvm", ["lvm", "version"])):
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, check=False)
+            out[tool] = res.stdout.strip().splitlines()[0] if res.stdout.strip() else ""
+        except OSError:
+            out[tool] = "missing"
+    return out
+
+
+def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
+    """Run ``phases`` with the ``profile`` settings; write and return the document."""
+    params = PROFILES[profile]
+    doc: dict[str, Any] = {
+        "kernel": platform.release(),
+        "profile": profile,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "cpus": os.cpu_count(),
+        "memory_bytes": devices.meminfo().get("MemTotal"),
+        "tools": _versions(),
+        "params": {k: params[k] for k in phases},
+        "errors": [],
+        "seconds": {},
+    }
+    for mod in ("dm-mod", "dm-mirror"):
+        subprocess.run(["modprobe", mod], capture_output=True, check=False)
+    with Control() as ctl:
+        doc["module"] = ".".join(map(str, ctl.version().version))
+        for name in phases:
+            _log(f"phase {name}")
+            t0 = time.monotonic()
+            try:
+                doc[name] = _phase(ctl, name, params[name])
+            except Exception as exc:  # noqa: BLE001 - recorded; the next phase still runs
+                doc["errors"].append(f"{name}: {exc}")
+                _log(f"phase {name} failed:\n{traceback.format_exc()}")
+            doc["seconds"][name] = round(time.monotonic() - t0, 1)
+            out.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.bench.guest``."""
+    p = argparse.ArgumentParser(
+        prog="python -m pemove.bench.guest", description=__doc__
+    )
+    p.add_argument("--quick", action="store_true", help="the quick profile")
+    p.add_argument(
+        "--only",
+        default=",".join(PHASES),
+        help="comma-separated phases to run (default: all: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="result file (default: $PEMOVE_RESULTS/" + RESULT_FILE + ")",
+    )
+    args = p.parse_args(argv)
+    phases = [x for x in args.only.split(",") if x]
+    bad = [x for x in phases if x not in PHASES]
+    if bad:
+        p.error(f"unknown phase(s) {', '.join(bad)}; choose from {', '.join(PHASES)}")
+    out = args.out
+    if out is None:
+        results = os.environ.get("PEMOVE_RESULTS")
+        if not results:
+            p.error(
+                "no --out and no $PEMOVE_RESULTS: run it through 'pemove bench' or 'pemove vm'"
+            )
+        out = Path(results) / RESULT_FILE
+    doc = run("quick" if args.quick else "full", phases, out)
+    _log(f"wrote {out}")
+    return 1 if doc["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The benchmark report: medians, paired ratios, target verdicts, Markdown, fio parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pemove.bench import fio, report, stats
+
+WORKLOADS = [{"name": "randread-4k-qd32"}, {"name": "randwrite-4k-qd32"}]
+
+
+def _iopath(iops: dict[str, list[float]]) -> dict:
+    """An IO-path document: per candidate, one IOPS figure per repeat."""
+    runs = []
+    for cand, reps in iops.items():
+        for rep, v in enumerate(reps):
+            for wl in WORKLOADS:
+                runs.append(
+                    {
+                        "candidate": cand,
+                        "workload": wl["name"],
+                        "rep": rep,
+                        "iops": v,
+                        "bw_bytes": v * 4096,
+                        "p50_ns": 1000.0,
+                        "p99_ns": 5000.0,
+                    }
+                )
+    return {"workloads": WORKLOADS, "runs": runs, "slab_delta_during_fio_bytes": {}}
+
+
+def _row(agg: dict, wl: str, cand: str) -> dict:
+    rows = agg["iopath"]["rows"]
+    return next(r for r in rows if r["workload"] == wl and r["candidate"] == cand)
+
+
+def test_summarize_median_and_spread():
+    s = stats.summarize([3.0, 1.0, None, 2.0])
+    assert (s["median"], s["min"], s["max"], s["n"]) == (2.0, 1.0, 3.0, 3)
+    assert s["spread"] == pytest.approx(1.0)
+    assert stats.summarize([None])["median"] is None
+
+
+def test_ratios_are_paired_by_repeat():
+    # Host load halves everything in repeat 1: paired ratios stay exact,
+    # a ratio of medians would not.
+    doc = {
+        "iopath": _iopath(
+            {
+                "raw": [1000, 500, 1000],
+                "dm-linear": [400, 200, 400],
+                "pemove-notrack": [500, 250, 500],
+                "pemove-track": [490, 245, 490],
+            }
+        )
+    }
+    agg = report.aggregate(doc)
+    r = _row(agg, "randread-4k-qd32", "pemove-track")
+    assert r["vs_raw"]["median"] == pytest.approx(0.49)
+    assert r["vs_raw"]["spread"] == pytest.approx(0.0)
+    assert r["vs_dm-linear"]["median"] == pytest.approx(1.225)
+    assert r["vs_pemove-notrack"]["median"] == pytest.approx(0.98)
+    t = agg["targets"]
+    assert t["tracking_overhead"]["met"] is True
+    assert t["track_vs_dm_linear"]["met"] is True
+
+
+def test_tracking_overhead_missed_above_three_percent():
+    doc = {
+        "iopath": _iopath(
+            {
+                "raw": [1000],
+                "dm-linear": [600],
+                "pemove-notrack": [500],
+                "pemove-track": [480],
+            }
+        )
+    }
+    t = report.aggregate(doc)["targets"]
+    assert t["tracking_overhead"]["met"] is False  # 0.96x
+    assert t["track_vs_dm_linear"]["met"] is False  # 0.8x
+    assert "MISSED" in report.summary_table(report.aggregate(doc))
+
+
+def _moves(pemove_s: float, dd_s: float, pvmove_s: float) -> dict:
+    samples = []
+    for method, secs in (("pemove", pemove_s), ("dd", dd_s), ("pvmove", pvmove_s)):
+        for rep in range(3):
+            s = {"method": method, "pe_mib": 64, "rep": rep, "seconds": secs}
+            s["bytes"] = 64 << 20
+            if method == "pemove":
+                s.update(hold_ns=int(secs * 1e9), copy_ns=int(secs * 1e9))
+            samples.append(s)
+    return {"device": "brd", "sizes_mib": [64], "samples": samples, "errors": []}
+
+
+def test_move_ratios_and_targets():
+    agg = report.aggregate({"move": _moves(1.0, 0.95, 4.0)})
+    row = agg["move"]["rows"][0]
+    assert row["pemove"]["median"] == pytest.approx((64 << 20) / 1e6)
+    assert row["vs_dd"] == pytest.approx(0.95)
+    assert row["vs_pvmove"] == pytest.approx(4.0)
+    assert agg["targets"]["move_vs_dd"]["met"] is True
+    assert agg["targets"]["move_vs_pvmove"]["met"] is True
+    slow = report.aggregate({"move": _moves(2.0, 1.0, 4.0)})["targets"]
+    assert slow["move_vs_dd"]["met"] is False
+    assert slow["move_vs_pvmove"]["met"] is False
+
+
+def _memory(reserve: dict[int, int]) -> dict:
+    lvs = [
+        {
+            "les": n,
+            "notrack": False,
+            "extent_bytes": (256 << 20) // n,
+            "reserve_bytes": r,
+            "slab_delta_bytes": 0,
+            "top_slab_deltas": [],
+            "meminfo_delta_bytes": {},
+        }
+        for n, r in reserve.items()
+    ]
+    return {"memory": {"lvs": lvs}, "iops": {"le_counts": [], "runs": []}}
+
+
+def test_memory_fixed_part_constant():
+    fixed, per_le = 2 << 20, 24
+    doc = {"scaling": _memory({n: fixed + per_le * n for n in (1, 256, 65536)})}
+    agg = report.aggregate(doc)
+    fit = agg["scaling"]["reserve_fit"]
+    assert fit["per_le_bytes"] == pytest.approx(per_le)
+    assert fit["fixed_min"] == fit["fixed_max"] == fixed
+    assert agg["targets"]["memory_constant"]["met"] is True
+    grows = {1: fixed + 24, 256: fixed + 24 * 256 + 4096, 65536: fixed + 24 * 65536}
+    t = report.aggregate({"scaling": _memory(grows)})["targets"]
+    assert t["memory_constant"]["met"] is False
+
+
+def test_markdown_has_every_section_and_target_line():
+    doc = {
+        "kernel": "6.1.0-test",
+        "profile": "quick",
+        "iopath": _iopath({"raw": [10], "dm-linear": [5], "pemove-notrack": [5]}),
+        "move": _moves(1.0, 1.0, 3.0),
+        "errors": ["stall: something broke"],
+    }
+    text = report.markdown(report.aggregate(doc))
+    assert "### 1. IO-path overhead" in text
+    assert "### 2. Move throughput" in text
+    assert "stall: something broke" in text
+    for line in report.TARGET_TEXT.values():
+        assert line in text
+    assert "not measured" in text  # no tracked LV, no memory figures
+
+
+def test_fio_parse_reads_percentiles_and_skips_warnings():
+    job = {
+        "jobname": "randwrite-4k-qd1",
+        "error": 0,
+        "read": {"iops": 0, "bw_bytes": 0, "total_ios": 0, "clat_ns": {}},
+        "write": {
+            "iops": 1234.5,
+            "bw_bytes": 5056512,
+            "total_ios": 2469,
+            "clat_ns": {
+                "mean": 700.0,
+                "max": 90000,
+                "percentile": {"50.000000": 600, "99.000000": 2000, "99.900000": 8000},
+            },
+        },
+    }
+    text = "fio: some warning\n" + json.dumps({"jobs": [job]})
+    (got,) = fio.parse(text)
+    assert got["iops"] == pytest.approx(1234.5)
+    assert (got["p50_ns"], got["p99_ns"], got["p999_ns"]) == (600, 2000, 8000)
+    assert got["max_ns"] == 90000
+    with pytest.raises(fio.FioError):
+        fio.parse("fio: no JSON at all")
