@@ -8,6 +8,7 @@ LV's map, state and counters must be what they were before.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import subprocess
@@ -24,6 +25,13 @@ from pemove.control import Control, Extent
 ffi = uapi.ffi
 C = uapi.const
 ES = 2048  # 1 MiB extents
+
+
+@pytest.fixture(autouse=True)
+def _udev_settled() -> Iterator[None]:
+    """udev probes every new LV node; let it close them before cleanup removes the LVs."""
+    yield
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
 
 
 def raw(op: str, **fields: Any) -> Any:
@@ -70,7 +78,8 @@ def snapshot(ctl: Control) -> list[Any]:
     state = []
     for info in ctl.lv_list():
         st = ctl.lv_status(info.name)
-        state.append((info, st.counters, st.les))
+        # open_count is udev's business (it probes new nodes), not ours.
+        state.append((dataclasses.replace(info, open_count=None), st.counters, st.les))
     return state
 
 
@@ -92,6 +101,7 @@ class Env:
             "t", ES, [self.at(0, 0), self.at(1, 0), self.at(0, 1), self.at(1, 1)]
         )
         self.n = ctl.lv_create("n", ES, [self.at(0, 2)], notrack=True)
+        subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
 
     def at(self, disk: int, extent: int) -> Extent:
         base = self.d0 if disk == 0 else self.d1

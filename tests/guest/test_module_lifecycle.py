@@ -15,6 +15,7 @@ import os
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ from pemove.control import Control, Extent
 
 C = uapi.const
 ES = 2048  # 1 MiB extents
+
+
+@pytest.fixture(autouse=True)
+def _udev_settled() -> Iterator[None]:
+    """udev probes every new LV node; let it close them before cleanup removes the LVs."""
+    yield
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
 
 
 def wait_node(path: str, timeout: float = 10.0) -> None:

@@ -18,6 +18,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from pemove import errors
@@ -26,6 +27,13 @@ from pemove.control import Control, Extent
 ES = 4096  # 2 MiB extents: two copy chunks each
 BLOCK = 4096
 HDR = struct.Struct("<QQ")  # block index, generation
+
+
+@pytest.fixture(autouse=True)
+def _udev_settled() -> Iterator[None]:
+    """udev probes every new LV node; let it close them before cleanup removes the LVs."""
+    yield
+    subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
 
 
 def wait_node(path: str, timeout: float = 10.0) -> None:
