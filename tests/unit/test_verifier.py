@@ -174,3 +174,45 @@ def test_claim_rejects_shared_lba() -> None:
     led.claim([1, 2], 1)
     with pytest.raises(ValueError):
         led.claim([2], 2)
+
+
+def _row(
+    name: str, path: str, lost: int = 0, stale: int = 0, corrupt: int = 0
+) -> dict[str, object]:
+    return {
+        "name": name,
+        "path": path,
+        "acked": 10,
+        "lost": lost,
+        "stale": stale,
+        "corrupt": corrupt,
+        "moves": 1,
+    }
+
+
+def test_judge_passes_only_when_legacy_loses_and_locked_does_not() -> None:
+    from pemove.workload.scenarios import judge
+
+    good = [
+        _row("inflight", "legacy", lost=4),
+        _row("inflight", "locked"),
+        _row("stale", "legacy", stale=64),
+        _row("stale", "locked"),
+    ]
+    assert judge(good) == []
+    # the locked path losing anything fails
+    for field in ("lost", "stale", "corrupt"):
+        bad = [dict(r) for r in good]
+        bad[1][field] = 1
+        assert any("locked move lost data" in p for p in judge(bad)), field
+    # the legacy path no longer losing anything means the detector is blind
+    blind = [dict(r) for r in good]
+    blind[0]["lost"] = 0
+    assert any("race was not reproduced" in p for p in judge(blind))
+    blind = [dict(r) for r in good]
+    blind[2]["stale"] = 0
+    assert any("cache was not hit" in p for p in judge(blind))
+    # a scenario that could not run is a problem too
+    assert judge([{**good[1], "error": "TimeoutError: x"}]) == [
+        "inflight/locked: TimeoutError: x"
+    ]
