@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Private structures of the pemove module and the functions the
- * files export to one another.
+ * Private structures of the pemove module and the functions its files
+ * export to one another.
  *
  * Lock order (outer first):
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * pemove_compat.h - every difference between the kernels pemove builds for.
+ * Every difference between the kernels pemove builds for.
  *
  * pemove supports two generations of the block layer API:
  *

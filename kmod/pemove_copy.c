@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_copy.c - the copy engine of PE_MOVE.
+ * The copy engine of PE_MOVE.
  *
  * A move runs while IO to the LE is held, possibly while the system is short
  * of memory because of it, so the copy must not allocate.  Each tracked LV

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The control node /dev/pemove-control: ioctl dispatch, the
- * LV registry, the read-only commands, and module init and exit.
+ * The control node /dev/pemove-control: ioctl dispatch, the LV registry,
+ * the read-only commands, and module init and exit.
  *
  * Dispatch follows dm-ioctl: the capability, then the exact command number,
  * then the copy-in, then the interface version (the kernel's is written back

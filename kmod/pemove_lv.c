@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_lv.c - the LV block devices: creation and removal, the PVs they
- * hold open, the bio path and the flush fan-out.
+ * The LV block devices: creation and removal, the PVs they hold open, the
+ * bio path and the flush fan-out.
  */
 #include "pemove.h"
 

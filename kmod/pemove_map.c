@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_map.c - which ranges of which PVs are in use.
+ * Which ranges of which PVs are in use.
  *
  * A new LV's extents, and the destination of a move or remap, must not
  * overlap any PE of any LV, nor a destination reserved by a move in progress.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_move.c - moving an extent: PE_MOVE, the locked copy, and the legacy
- * PE_LOCK / PE_REMAP / PE_UNLOCK that rebuild LVM1's userspace pvmove.
+ * Moving an extent: PE_MOVE, the locked copy, and the legacy PE_LOCK /
+ * PE_REMAP / PE_UNLOCK that rebuild LVM1's userspace pvmove.
  *
  * While a move or a legacy lock owns an LE, lv->busy counts it, so that
  * LV_REMOVE refuses the LV and the LV outlives the held bios.

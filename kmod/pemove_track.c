@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pemove_track.c - the state of each logical extent: the map entry, the count
- * of bios in flight on it, the lock bits and the bios they hold.
+ * The state of each logical extent: the map entry, the count of bios in
+ * flight on it, the lock bits and the bios they hold.
  *
  * Why a bio can never slip past a lock
  * ------------------------------------
