@@ -12,6 +12,8 @@ PY          := $(VENV)/bin/python
 KERNEL      ?= 6.1
 PYTEST_ARGS ?=
 VM_ARGS     ?=
+# Seconds for a whole guest-tier boot; TCG on a busy 2-core host is slow.
+VM_TIMEOUT  ?= 3600
 BUILD       := build
 
 # Debian packages the harness needs.  linux-image-amd64/linux-headers-amd64
@@ -66,7 +68,7 @@ test-unit: deps
 # writes JUnit XML into the run's results directory
 # (results/vm/<time>-<release>/junit-<release>.xml).
 test-guest: deps
-	$(PY) -m pemove.vm.cli --kernel $(KERNEL) $(VM_ARGS) -- \
+	$(PY) -m pemove.vm.cli --kernel $(KERNEL) --timeout $(VM_TIMEOUT) $(VM_ARGS) -- \
 		python -m pytest tests/guest -v -rs $(PYTEST_ARGS)
 
 bench: deps

@@ -6,7 +6,7 @@ output streams through as it runs, and its JUnit XML lands in the run's
 results directory (``results/vm/<time>-<release>/junit-<release>.xml``),
 which the test reads back to report per-kernel counts.
 
-Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 1200),
+Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 3600),
 ``PEMOVE_GUEST_PYTEST_ARGS`` (extra arguments for the guest pytest, split on
 blanks, e.g. ``-k env``).
 """
@@ -26,7 +26,7 @@ from pemove.vm import kernels
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = kernels.newest_per_series(kernels.installed_kernels())
-TIMEOUT = os.environ.get("PEMOVE_VM_TIMEOUT", "1200")
+TIMEOUT = os.environ.get("PEMOVE_VM_TIMEOUT", "3600")
 EXTRA = os.environ.get("PEMOVE_GUEST_PYTEST_ARGS", "").split()
 
 

@@ -31,7 +31,10 @@ SKIP_REASON = (
     "guest test: runs only inside a pemove VM (PEMOVE_GUEST=1); run it with "
     "'make test-guest KERNEL=6.12' or 'pemove vm -- python -m pytest tests/guest'"
 )
-WIPE_BYTES = 4 << 20  # old LV metadata or test data must not leak across tests
+WIPE_BYTES = 1 << 20  # old LV metadata or test data must not leak across tests
+# Per-test limit (pytest-timeout), so one stuck test fails alone instead of
+# the whole VM hitting pemove vm's timeout with no JUnit XML written.
+TEST_TIMEOUT = int(os.environ.get("PEMOVE_TEST_TIMEOUT", "600"))
 DM_PREFIX = "pemove-t"
 
 
@@ -44,6 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
     results = os.environ.get("PEMOVE_RESULTS")
     if IN_GUEST and results and not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = f"{results}/junit-{platform.release()}.xml"
+    if IN_GUEST and config.pluginmanager.hasplugin("timeout"):
+        if not getattr(config.option, "timeout", None):
+            config.option.timeout = TEST_TIMEOUT
 
 
 def pytest_collection_modifyitems(
