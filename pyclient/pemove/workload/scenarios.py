@@ -193,6 +193,19 @@ class _Mover:
         }
 
 
+class _Phases:
+    """Seconds spent in each phase of a scenario, reported with its result."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self.last, 2)
+        self.last = now
+
+
 def _wait_for(what: str, cond: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -248,6 +261,7 @@ def inflight_race(
     :param write_ms: dm-delay's write delay on the source PV
     """
     t0 = time.monotonic()
+    phases = _Phases()
     _modprobe("dm-delay")
     mover = _Mover(ctl, path)
     bpe = extent_sectors * 512 // BLOCK_SIZE
@@ -263,6 +277,7 @@ def inflight_race(
         made.append(dst)
         pe = Extent(src.major, src.minor, 0)
         with _lv(ctl, f"{LV_PREFIX}race-{path}", extent_sectors, [pe]) as (info, node):
+            phases.mark("setup")
             ledger = Ledger(info.name, bpe)
             stop = threading.Event()
             deadline = time.monotonic_ns() + int(60e9)
@@ -303,7 +318,10 @@ def inflight_race(
             finally:
                 stop.set()
                 join_all(threads)
+            phases.mark("write+move")
             report = verify(node, ledger)
+            phases.mark("verify")
+    phases.mark("teardown")
     log(f"inflight/{mover.path_taken()}: {report.summary()}")
     return _result(
         "inflight",
@@ -316,6 +334,7 @@ def inflight_race(
         seed,
         writers=writers,
         write_delay_ms=write_ms,
+        phases=phases.seconds,
         verify=report.to_json(),
     )
 
@@ -337,6 +356,7 @@ def stale_cache(
     :param disks: at least two raw disks
     """
     t0 = time.monotonic()
+    phases = _Phases()
     mover = _Mover(ctl, path)
     bpe = extent_sectors * 512 // BLOCK_SIZE
     _zero(disks[0], 0, extent_sectors)
@@ -348,6 +368,7 @@ def stale_cache(
         made.append(dst)
         pe = Extent(src.major, src.minor, 0)
         with _lv(ctl, f"{LV_PREFIX}stale-{path}", extent_sectors, [pe]) as (info, node):
+            phases.mark("setup")
             ledger = Ledger(info.name, bpe)
             lbas = list(range(bpe))
             random.Random(seed).shuffle(lbas)
@@ -367,7 +388,10 @@ def stale_cache(
                 mover.move(info.name, 0, Extent(dst.major, dst.minor, 0), [ledger])
             finally:
                 os.close(cache_fd)
+            phases.mark("write+move")
             report = verify(node, ledger)
+            phases.mark("verify")
+    phases.mark("teardown")
     log(f"stale/{mover.path_taken()}: {report.summary()}")
     return _result(
         "stale",
@@ -378,6 +402,7 @@ def stale_cache(
         report.corrupt,
         t0,
         seed,
+        phases=phases.seconds,
         verify=report.to_json(),
     )
 
