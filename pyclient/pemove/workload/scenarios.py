@@ -723,6 +723,7 @@ def run(
                 kwargs: dict[str, Any] = {"seed": seed, "log": log}
                 if name == "storm":
                     kwargs["moves"] = storm_moves
+                    kwargs["timeout"] = max(900.0, storm_moves * 1.5)
                 log(f"scenario {name}, path {path}, seed {seed}")
                 try:
                     results.append(SCENARIOS[name](ctl, disks, path, **kwargs))
