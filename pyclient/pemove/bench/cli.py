@@ -103,7 +103,7 @@ def _err(msg: str) -> None:
 def vm_argv(args: argparse.Namespace, results: str) -> list[str]:
     """The VM runner's argv for this run (no shell anywhere)."""
     timeout = args.timeout or (1200 if args.quick else 2400)
-    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "0", "--memory", "2G"]
+    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "0", "--memory", "3G"]
     if args.kernel:
         argv += ["--kernel", args.kernel]
     argv += ["--timeout", f"{timeout:g}", "--results", results, "--"]
@@ -147,9 +147,9 @@ def _write(
     )
     stamp = date.replace(":", "").replace("-", "")[:15]  # e.g. 20261123T214500
     stem = out / f"bench-{doc.get('kernel', 'unknown')}-{stamp}"
-    json_path = stem.with_suffix(".json")
+    json_path = stem.with_name(stem.name + ".json")
     json_path.write_text(json.dumps({"raw": doc, "summary": agg}, indent=1) + "\n")
-    md_path = stem.with_suffix(".md")
+    md_path = stem.with_name(stem.name + ".md")
     md_path.write_text(report.markdown(agg) + "\n")
     written = [json_path, md_path]
     if plots:

@@ -35,27 +35,27 @@ PHASES = ("iopath", "move", "stall", "scaling")
 #: minutes under TCG on a quiet 2-core host; "quick" about a third of that.
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
-        "iopath": {"size_mib": 256, "runtime": 4, "ramp": 1, "repeats": 3},
+        "iopath": {"size_mib": 128, "runtime": 2, "ramp": 0.5, "repeats": 6},
         "move": {"sizes_mib": [4, 8, 16, 32, 64, 128, 256], "repeats": 4},
         "stall": {"extent_mib": 64, "runtime": 10},
         "scaling": {
             "size_mib": 256,
             "le_counts": [1, 16, 256, 4096, 65536],
-            "runtime": 3,
+            "runtime": 2,
             "ramp": 0.5,
-            "repeats": 2,
+            "repeats": 4,
         },
     },
     "quick": {
-        "iopath": {"size_mib": 128, "runtime": 2, "ramp": 0, "repeats": 2},
+        "iopath": {"size_mib": 128, "runtime": 1.5, "ramp": 0, "repeats": 3},
         "move": {"sizes_mib": [4, 32, 128], "repeats": 2},
         "stall": {"extent_mib": 32, "runtime": 5},
         "scaling": {
             "size_mib": 256,
             "le_counts": [1, 256, 65536],
-            "runtime": 2,
+            "runtime": 1.5,
             "ramp": 0,
-            "repeats": 1,
+            "repeats": 3,
         },
     },
 }
@@ -69,11 +69,13 @@ def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
     mib = devices.MIB
     if name == "iopath":
         size = p["size_mib"] * mib
-        with devices.brd(1, p["size_mib"] + 4) as (disk,):
-            devices.fill(disk, 0, size)
+        # Disk 0 for dm-linear, disk 1 for raw and both pemove LVs.
+        with devices.brd(2, 2 * p["size_mib"] + 4) as disks:
+            for d in disks:
+                devices.fill(d, 0, 2 * size)
             return iopath.run_iopath(
                 ctl,
-                disk,
+                disks,
                 size=size,
                 runtime=p["runtime"],
                 ramp=p["ramp"],
@@ -85,8 +87,9 @@ def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
         return stall.run_stall(ctl, p["extent_mib"], p["runtime"])
     if name == "scaling":
         size = p["size_mib"] * mib
-        with devices.brd(1, p["size_mib"] + 4) as (disk,):
-            devices.fill(disk, 0, size)
+        n = len(p["le_counts"])
+        with devices.brd(1, n * p["size_mib"] + 4) as (disk,):
+            devices.fill(disk, 0, n * size)
             mem = memory.run_memory(ctl, disk, size, p["le_counts"])
             iops = iopath.run_scaling(
                 ctl,

@@ -1,23 +1,25 @@
 """Benchmark 1 (IO-path overhead) and the IOPS half of benchmark 4 (scaling).
 
-Candidates, all over the same filled region of one brd disk:
+Candidates, over regions of the same size on two identical brd disks:
 
-- ``raw``: the brd device itself;
-- ``dm-linear``: a device-mapper linear target over the region;
-- ``pemove-notrack``: a pemove LV created with PEMOVE_LV_NOTRACK;
-- ``pemove-track``: a pemove LV with in-flight tracking (the default).
+- ``raw``: the brd device itself (disk 1, the pemove LVs' disk);
+- ``dm-linear``: a device-mapper linear target over disk 0;
+- ``pemove-notrack``: a pemove LV created with PEMOVE_LV_NOTRACK (disk 1);
+- ``pemove-track``: a pemove LV with in-flight tracking (disk 1).
 
-Each repeat runs every candidate once, in an order rotated per repeat, so
-that drift in the host's load spreads over all of them.  The two pemove LVs
-cannot exist at the same time (their extents would overlap), so each
-candidate's device is made, measured with every workload, and removed.
+dm-linear gets its own disk because device-mapper and pemove each claim
+their PVs exclusively, with different holders.  All four devices exist for
+the whole phase, so each fio call runs one workload on all four candidates
+back to back (stonewalled jobs, order rotated per repeat): the ratios are
+taken between runs seconds apart, which is what makes them meaningful on a
+loaded host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pemove.bench import devices, fio
@@ -26,6 +28,7 @@ from pemove.control import Control, Extent
 __all__ = ["CANDIDATES", "run_iopath", "run_scaling"]
 
 CANDIDATES = ("raw", "dm-linear", "pemove-notrack", "pemove-track")
+QD32 = ("randread-4k-qd32", "randwrite-4k-qd32")
 
 # Extent size of the IO-path LVs: LVM2's default, 4 MiB.
 _EXTENT_SECTORS = 8192
@@ -35,43 +38,9 @@ def _log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def _candidate(
-    ctl: Control, name: str, disk: str, size: int, extent_sectors: int = _EXTENT_SECTORS
-) -> Iterator[str]:
-    sectors = size // 512
-    if name == "raw":
-        yield disk
-    elif name == "dm-linear":
-        with devices.dm_linear("bench", disk, sectors) as node:
-            yield node
-    else:
-        count = sectors // extent_sectors
-        pv = Extent.from_path(disk)
-        extents = [Extent(pv.major, pv.minor, i * extent_sectors) for i in range(count)]
-        with devices.pemove_lv(
-            ctl, "bench", extent_sectors, extents, notrack=name == "pemove-notrack"
-        ) as (_, node):
-            yield node
-
-
-def _fio(
-    node: str,
-    workloads: Sequence[fio.Workload],
-    size: int,
-    runtime: float,
-    ramp: float,
-) -> list[dict[str, Any]]:
-    args = fio.global_args(runtime, ramp)
-    for wl in workloads:
-        args += fio.job_args(wl.name, node, wl, size=size)
-    timeout = len(workloads) * (runtime + ramp + 20) + 60
-    return fio.run(args, timeout)
-
-
 def run_iopath(
     ctl: Control,
-    disk: str,
+    disks: Sequence[str],
     *,
     size: int,
     runtime: float,
@@ -81,36 +50,61 @@ def run_iopath(
 ) -> dict[str, Any]:
     """Run every workload on every candidate ``repeats`` times.
 
-    :param disk: a brd node whose first ``size`` bytes are already filled
-    :returns: ``{"runs": [...], "slab": {...}}``; one run per candidate,
-        workload and repeat
+    :param disks: two brd nodes whose first ``2 * size`` bytes are filled
+    :returns: ``{"runs": [...], ...}``: one run per candidate, workload and
+        repeat
     """
     runs: list[dict[str, Any]] = []
     slab: dict[str, int] = {}
-    for rep in range(repeats):
-        order = (
-            CANDIDATES[rep % len(CANDIDATES) :] + CANDIDATES[: rep % len(CANDIDATES)]
+    sectors = size // 512
+    count = sectors // _EXTENT_SECTORS
+    pv = Extent.from_path(disks[1])
+
+    def extents(first: int) -> list[Extent]:
+        return [
+            Extent(pv.major, pv.minor, first + i * _EXTENT_SECTORS)
+            for i in range(count)
+        ]
+
+    with contextlib.ExitStack() as stack:
+        nodes = {"raw": disks[1]}
+        nodes["dm-linear"] = stack.enter_context(
+            devices.dm_linear("bench", disks[0], sectors)
         )
-        for cand in order:
-            _log(f"io path: repeat {rep + 1}/{repeats}, {cand}")
-            with _candidate(ctl, cand, disk, size) as node:
+        _, nodes["pemove-notrack"] = stack.enter_context(
+            devices.pemove_lv(
+                ctl, "benchnt", _EXTENT_SECTORS, extents(sectors), notrack=True
+            )
+        )
+        _, nodes["pemove-track"] = stack.enter_context(
+            devices.pemove_lv(ctl, "benchtr", _EXTENT_SECTORS, extents(0))
+        )
+        for rep in range(repeats):
+            k = rep % len(CANDIDATES)
+            order = CANDIDATES[k:] + CANDIDATES[:k]
+            _log(f"io path: repeat {rep + 1}/{repeats}, order {', '.join(order)}")
+            for wl in workloads:
+                args = fio.global_args(runtime, ramp)
+                for cand in order:
+                    args += fio.job_args(cand, nodes[cand], wl, size=size)
                 before = devices.meminfo()["Slab"]
-                jobs = _fio(node, workloads, size, runtime, ramp)
-                after = devices.meminfo()["Slab"]
-            if cand == "pemove-track":
-                # Slab growth across a whole fio run: per-IO allocations
-                # outside the mempools would show up here.
-                slab[f"rep{rep}"] = after - before
-            for wl, job in zip(workloads, jobs):
-                runs.append({"candidate": cand, "workload": wl.name, "rep": rep, **job})
+                jobs = fio.run(args, len(order) * (runtime + ramp + 20) + 60)
+                slab[f"{rep}/{wl.name}"] = devices.meminfo()["Slab"] - before
+                for cand, job in zip(order, jobs):
+                    runs.append(
+                        {"candidate": cand, "workload": wl.name, "rep": rep, **job}
+                    )
     return {
         "size_bytes": size,
         "runtime_s": runtime,
         "ramp_s": ramp,
         "repeats": repeats,
         "extent_bytes": _EXTENT_SECTORS * 512,
+        "layout": "raw and both pemove LVs on brd disk 1, dm-linear on brd disk 0",
         "workloads": [wl.__dict__ for wl in workloads],
         "runs": runs,
+        # Guest-wide Slab growth across each fio call (all four candidates);
+        # per-IO allocations outside the mempools would show up here.
         "slab_delta_during_fio_bytes": slab,
     }
 
@@ -125,34 +119,47 @@ def run_scaling(
     ramp: float,
     repeats: int,
 ) -> dict[str, Any]:
-    """IOPS of a tracked LV of ``size`` bytes split into 1 .. 65,536 LEs.
+    """IOPS of tracked LVs of ``size`` bytes split into 1 .. 65,536 LEs.
 
-    The extent size is ``size / les``, so every LV covers the same region
-    and only the number of map entries changes.  4k random reads at QD32 and
-    4k random writes at QD32.
+    The extent size is ``size / les``, so every LV is as big as the others
+    and only the number of map entries differs.  The LVs live side by side
+    on ``disk`` (LV ``i`` at ``i * size``, filled beforehand) and exist at
+    the same time, so each fio call runs one workload on all of them back to
+    back.  4k random reads and writes at QD32.
     """
-    wls = [
-        w for w in fio.WORKLOADS if w.name in ("randread-4k-qd32", "randwrite-4k-qd32")
-    ]
+    wls = [w for w in fio.WORKLOADS if w.name in QD32]
+    pv = Extent.from_path(disk)
     runs: list[dict[str, Any]] = []
-    for rep in range(repeats):
-        for les in le_counts:
+    with contextlib.ExitStack() as stack:
+        nodes: dict[int, str] = {}
+        for i, les in enumerate(le_counts):
             ext = size // 512 // les
             if ext % 8 or ext == 0:
                 raise ValueError(
                     f"{size} bytes in {les} LEs is not a multiple of 4 KiB"
                 )
-            _log(f"scaling: repeat {rep + 1}/{repeats}, {les} LEs of {ext // 2} KiB")
-            with _candidate(ctl, "pemove-track", disk, size, ext) as node:
-                jobs = _fio(node, wls, size, runtime, ramp)
-            for wl, job in zip(wls, jobs):
-                runs.append(
-                    {
-                        "les": les,
-                        "extent_bytes": ext * 512,
-                        "workload": wl.name,
-                        "rep": rep,
-                        **job,
-                    }
-                )
+            base = i * size // 512
+            extents = [Extent(pv.major, pv.minor, base + j * ext) for j in range(les)]
+            _, nodes[les] = stack.enter_context(
+                devices.pemove_lv(ctl, f"benchsc{i}", ext, extents)
+            )
+        for rep in range(repeats):
+            k = rep % len(le_counts)
+            order = list(le_counts[k:]) + list(le_counts[:k])
+            _log(f"scaling: repeat {rep + 1}/{repeats}")
+            for wl in wls:
+                args = fio.global_args(runtime, ramp)
+                for les in order:
+                    args += fio.job_args(f"les{les}", nodes[les], wl, size=size)
+                jobs = fio.run(args, len(order) * (runtime + ramp + 20) + 60)
+                for les, job in zip(order, jobs):
+                    runs.append(
+                        {
+                            "les": les,
+                            "extent_bytes": size // les,
+                            "workload": wl.name,
+                            "rep": rep,
+                            **job,
+                        }
+                    )
     return {"size_bytes": size, "le_counts": list(le_counts), "runs": runs}

@@ -22,6 +22,7 @@ from pemove.control import Control, Extent
 __all__ = ["run_stall"]
 
 MIB = devices.MIB
+_LV = "benchst"
 _LES = 4
 _JOBS = (
     ("write-moving-le", "randwrite", 0),
@@ -47,6 +48,17 @@ def _argv(node: str, extent: int, runtime: float) -> list[str]:
     return args
 
 
+def _wait_for_io(ctl: Control, proc: subprocess.Popen[str], timeout: float) -> float:
+    """Wait until the LV has seen some IO since fio started; return when."""
+    first = ctl.lv_status(_LV, le_count=0).counters.bios
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ctl.lv_status(_LV, le_count=0).counters.bios > first + 64:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise fio.FioError("fio did not start IO on the LV in time")
+
+
 def _fio(
     argv: list[str], runtime: float, ctl: Control | None, pvs: list[Extent]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -57,15 +69,16 @@ def _fio(
     )
     try:
         if ctl is not None:
-            time.sleep(min(1.0, runtime / 10))  # let every job start first
-            # Stop moving before fio's runtime ends so the last IO is not
-            # cut off by a move in progress.
-            stop = time.monotonic() + runtime * 0.9
+            # fio takes a while to start its jobs under emulation: move only
+            # once IO is reaching the LV, and stop before fio's runtime ends
+            # so that no move is cut short.
+            start = _wait_for_io(ctl, proc, timeout=runtime + 60)
+            stop = start + runtime * 0.9
             n = 0
             while time.monotonic() < stop and proc.poll() is None:
                 n += 1
                 t0 = time.monotonic()
-                st = ctl.pe_move("benchst", 0, pvs[n % 2])
+                st = ctl.pe_move(_LV, 0, pvs[n % 2])
                 moves.append(
                     {
                         "seconds": time.monotonic() - t0,
@@ -100,7 +113,7 @@ def run_stall(ctl: Control, extent_mib: int, runtime: float) -> dict[str, Any]:
         home = [Extent(pv0.major, pv0.minor, (i + 1) * es) for i in range(_LES - 1)]
         extents = [Extent(pv0.major, pv0.minor, 0), *home]
         targets = [Extent(pv0.major, pv0.minor, 0), Extent(pv1.major, pv1.minor, 0)]
-        with devices.pemove_lv(ctl, "benchst", es, extents) as (_, node):
+        with devices.pemove_lv(ctl, _LV, es, extents) as (_, node):
             argv = _argv(node, extent, runtime)
             _log(f"stall: idle, {runtime:g} s")
             idle, _ = _fio(argv, runtime, None, targets)
