@@ -315,8 +315,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         f"{'NAME':<16} {'DEVICE':<16} {'MAJ:MIN':<9} {'SIZE':>10} {'EXTENTS':>8} {'EXTENT':>10} {'OPEN':>4} FLAGS"
     )
     for info in lvs:
+        devno = f"{info.disk_major}:{info.disk_minor}"
         print(
-            f"{info.name:<16} {info.node:<16} {info.disk_major}:{info.disk_minor:<{8 - len(str(info.disk_major))}}"
+            f"{info.name:<16} {info.node:<16} {devno:<9}"
             f" {_human(info.size_bytes):>10} {info.extent_count:>8} {_human(info.extent_sectors * 512):>10}"
             f" {info.open_count:>4} {'notrack' if info.notrack else '-'}"
         )

@@ -62,6 +62,8 @@ class PemoveError(OSError):
     @property
     def errno_name(self) -> str:
         """The symbolic errno, e.g. ``"EBUSY"``."""
+        if self.errno == E.EOPNOTSUPP:
+            return "EOPNOTSUPP"  # Linux's name; Python's table says ENOTSUP
         return E.errorcode.get(self.errno or 0, str(self.errno))
 
     def __str__(self) -> str:
