@@ -199,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
-    return run_vm(parser.parse_args(argv))
+    try:
+        return run_vm(parser.parse_args(argv))
+    except KeyboardInterrupt:  # the VM is already killed (runner's Group)
+        _err("interrupted")
+        return exitcodes.INTERRUPTED
 
 
 if __name__ == "__main__":
