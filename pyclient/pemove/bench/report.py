@@ -443,7 +443,7 @@ def markdown(agg: dict[str, Any]) -> str:
         )
         out += [
             "",
-            "Memory per LV (module's reserve_bytes; slab and meminfo deltas around LV_CREATE):",
+            "Memory per LV: the module's reserve_bytes; slab, vmalloc and used (MemFree) deltas around LV_CREATE, guest-wide:",
             "",
         ]
         rows = [
@@ -452,6 +452,7 @@ def markdown(agg: dict[str, Any]) -> str:
                 _f(m["reserve_bytes"] / 1024, "{:.1f}"),
                 _f(m["slab_delta_bytes"] / 1024, "{:+.0f}"),
                 _f(m["meminfo_delta_bytes"].get("VmallocUsed", 0) / 1024, "{:+.0f}"),
+                _f(-m["meminfo_delta_bytes"].get("MemFree", 0) / 1024, "{:+.0f}"),
                 ", ".join(
                     f"{c['cache']} {c['bytes'] / 1024:+.0f}"
                     for c in m["top_slab_deltas"][:3]
@@ -465,6 +466,7 @@ def markdown(agg: dict[str, Any]) -> str:
                 "reserve KiB",
                 "slab Δ KiB",
                 "vmalloc Δ KiB",
+                "used Δ KiB",
                 "largest slab Δ (KiB)",
             ),
             rows,
