@@ -11,6 +11,7 @@
 # tiers agree; a minimal probe of the same kind stands in if that cannot
 # be run.  Either answer is cached per host kernel and QEMU version.
 set -uo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 runner_answer() {
@@ -37,10 +38,12 @@ runner_answer() {
 
 probe() {
 	local kernel qemu=qemu-system-x86_64 log
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo qemu; return; }
-	command -v $qemu >/dev/null || { echo qemu; return; }
-	kernel=$(ls /boot/vmlinuz-* 2>/dev/null | head -n 1)
-	[ -n "$kernel" ] || { echo qemu; return; }
+	if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ] || ! command -v $qemu >/dev/null; then
+		echo qemu
+		return
+	fi
+	for kernel in /boot/vmlinuz-*; do break; done
+	[ -f "$kernel" ] || { echo qemu; return; }
 	log=$(timeout 30 $qemu -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
 		-display none -serial stdio -no-reboot -kernel "$kernel" \
 		-append 'console=ttyS0 panic=-1 root=/dev/nonexistent' 2>&1)

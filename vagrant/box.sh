@@ -13,6 +13,7 @@
 # The box is rebuilt only when it is missing or this script has changed
 # (a hash of it is kept next to the box).  Needs root (debootstrap, loop).
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # Packages beyond debootstrap's minbase.  Kept in one place: the hash of
@@ -115,12 +116,12 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 echo "deb $mirror $BOX_SUITE main" >"$root/etc/apt/sources.list"
 pkgs=$(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#')
 # shellcheck disable=SC2086 # one word per package
-in_root apt-get update -q >"$work/apt.log" 2>&1 &&
-	in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends $pkgs >>"$work/apt.log" 2>&1 || {
+if ! in_root apt-get update -q >"$work/apt.log" 2>&1 ||
+	! in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $pkgs >>"$work/apt.log" 2>&1; then
 	tail -n 30 "$work/apt.log" >&2
 	die "installing the box's packages failed (log above)"
-}
+fi
 umount "$root/var/cache/apt/archives"
 rm -f "$root/usr/sbin/policy-rc.d"
 t1=$(now)
@@ -147,23 +148,26 @@ ExecStart=
 ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
 EOF
 
-# Every VM made from the box gets its own host keys and machine id.
+# Every VM made from the box gets its own host key and machine id.  One
+# ed25519 key only: RSA key generation takes long under TCG.
 rm -f "$root"/etc/ssh/ssh_host_*
-cat >"$root/etc/systemd/system/ssh-hostkeys.service" <<'EOF'
+cat >"$root/etc/systemd/system/ssh-hostkeys.service" <<'UNIT'
 [Unit]
-Description=Generate missing SSH host keys
+Description=Generate the SSH host key
 Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -N "" -t ed25519 -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 WantedBy=ssh.service
-EOF
+UNIT
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
-printf 'UseDNS no\n' >"$root/etc/ssh/sshd_config.d/vagrant.conf"
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nUseDNS no\n' \
+	>"$root/etc/ssh/sshd_config.d/vagrant.conf"
 
 in_root systemctl enable systemd-networkd ssh ssh-hostkeys >/dev/null 2>&1
 
@@ -222,6 +226,8 @@ EOF
 # Uncompressed: gzip would cost a minute and save little on qcow2.
 tar -C "$boxdir" -cf "$work/bookworm.box" metadata.json Vagrantfile box.img
 vagrant box add --force --name "$BOX_NAME" "$work/bookworm.box" >&2
+# libvirt volumes uploaded from the old box (sandbox.sh keeps them) are stale.
+rm -f "$IMAGES"/local-VAGRANTSLASH-bookworm_vagrant_box_image_*
 echo "$stamp" >"$stamp_file"
 t3=$(now)
 say "box $BOX_NAME ready (kernel $kver): debootstrap+packages $((t1 - t0))s," \

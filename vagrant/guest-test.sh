@@ -10,14 +10,19 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 results=${PEMOVE_RESULTS:-/home/vagrant/results}
 
-ko=$(ls "$top"/kmod/*.ko 2>/dev/null | head -n 1)
+ko=
+for f in "$top"/kmod/pemove.ko "$top"/kmod/*.ko; do
+	[ -f "$f" ] && { ko=$f; break; }
+done
 [ -n "$ko" ] || { echo "guest-test: no module in $top/kmod; run the build provisioner" >&2; exit 1; }
 
 # The extra disks carry serials pemove-d0, pemove-d1, ... (see the
 # Vagrantfile); by-id names keep their order whatever the kernel calls them.
 disks=()
-for link in $(ls /dev/disk/by-id/ 2>/dev/null | grep -E '^virtio-pemove-d[0-9]+$' | sort -V); do
-	disks+=("$(readlink -f "/dev/disk/by-id/$link")")
+for i in $(seq 0 63); do
+	link=/dev/disk/by-id/virtio-pemove-d$i
+	[ -e "$link" ] || break
+	disks+=("$(readlink -f "$link")")
 done
 [ ${#disks[@]} -gt 0 ] || echo "guest-test: warning: no virtio-pemove-d* disks found" >&2
 

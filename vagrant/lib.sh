@@ -2,6 +2,7 @@
 # Shared by the vagrant/ scripts: paths, messages, host packages.
 # Sourced, never run.
 
+# shellcheck disable=SC2034 # these are for the scripts that source this file
 VAGRANT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$VAGRANT_DIR/.." && pwd)
 
@@ -9,10 +10,15 @@ TOP=$(cd "$VAGRANT_DIR/.." && pwd)
 # clone (as CI makes) still finds the box built by an earlier run.
 CACHE=${PEMOVE_VAGRANT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pemove/vagrant}
 export VAGRANT_HOME=$CACHE/vagrant.d
+# libvirt volumes of the box, kept between runs so that `vagrant up` need
+# not upload the box every time (see sandbox.sh).
+IMAGES=$CACHE/images
 export VAGRANT_CHECKPOINT_DISABLE=1	# no phoning home for version checks
 export VAGRANT_DEFAULT_PROVIDER=libvirt
 
+# shellcheck disable=SC2034
 BOX_NAME=local/bookworm
+# shellcheck disable=SC2034
 BOX_SUITE=bookworm
 
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }

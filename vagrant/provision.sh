@@ -34,5 +34,5 @@ kdir=/lib/modules/$kver/build
 # Built as the owner of the synced tree, so a later rsync can replace it.
 owner=$(stat -c %U "$top")
 echo "provision: building $top/kmod for $kver"
-runuser -u "$owner" -- make -C "$top/kmod" KDIR="$kdir"
+runuser -u "$owner" -- make -j"$(nproc)" -C "$top/kmod" KDIR="$kdir"
 ls -l "$top"/kmod/*.ko

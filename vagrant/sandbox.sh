@@ -13,6 +13,7 @@
 # Exit status: the guest pytest's, or 6 (pemove.exitcodes.VM_FAILED) when
 # the VM could not be brought up or reached.
 set -uo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 VM_FAILED=6
@@ -27,10 +28,18 @@ for d in etc lib cache log; do mkdir -p "$state/$d"; done
 # (networks, pools, domains under qemu/, storage/, secrets/) do not.
 cp -a /etc/libvirt/*.conf "$state/etc/" 2>/dev/null
 [ -d /etc/libvirt/nwfilter ] && cp -a /etc/libvirt/nwfilter "$state/etc/"
-mount --bind "$state/etc" /etc/libvirt &&
-	mount --bind "$state/lib" /var/lib/libvirt &&
-	mount --bind "$state/cache" /var/cache/libvirt &&
-	mount --bind "$state/log" /var/log/libvirt || die "bind mounts failed"
+# The pool directory is the exception: the box's volume in it is kept
+# between runs (box.sh drops it when the box changes), so `vagrant up`
+# uploads the box only once.  Per-run volumes are removed by `vagrant
+# destroy`, and by test.sh if that did not happen.
+mkdir -p "$state/lib/images" "$IMAGES"
+if ! mount --bind "$state/etc" /etc/libvirt ||
+	! mount --bind "$state/lib" /var/lib/libvirt ||
+	! mount --bind "$IMAGES" /var/lib/libvirt/images ||
+	! mount --bind "$state/cache" /var/cache/libvirt ||
+	! mount --bind "$state/log" /var/log/libvirt; then
+	die "bind mounts failed"
+fi
 mkdir -p /run/libvirt /run/lock
 ip link set lo up
 
@@ -47,12 +56,15 @@ export VAGRANT_CWD=$VAGRANT_DIR
 export VAGRANT_DOTFILE_PATH=$state/dot-vagrant
 export PEMOVE_VAGRANT_DRIVER=$driver
 export PEMOVE_VAGRANT_CONSOLE_LOG=$state/log/console.log
+# The VM is reachable only from this namespace and destroyed at the end.
+export PEMOVE_VAGRANT_KEEP_INSECURE_KEY=1
 up_started=0
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 stop_everything() {
 	local rc=$? f
 	trap - EXIT
-	if [ $up_started -eq 1 ]; then
+	if [ "$up_started" -eq 1 ]; then
 		cp -f "$PEMOVE_VAGRANT_CONSOLE_LOG" "$results/console.log" 2>/dev/null
 		vagrant destroy -f >"$state/destroy.log" 2>&1 ||
 			say "vagrant destroy failed; $state/destroy.log"
@@ -60,7 +72,7 @@ stop_everything() {
 	for f in libvirtd virtlogd; do
 		[ -f "$state/$f.pid" ] && kill "$(cat "$state/$f.pid")" 2>/dev/null
 	done
-	exit $rc
+	exit "$rc"
 }
 trap stop_everything EXIT
 trap 'exit 130' INT

@@ -14,6 +14,7 @@
 # so is libvirt's state for the run.  Exit status: the guest pytest's, or 6
 # when the VM could not be built, booted or reached.
 set -uo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 VM_FAILED=6
@@ -31,6 +32,7 @@ need_packages vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients \
 t1=$(now)
 driver=$("$VAGRANT_DIR/accel.sh")
 
+# shellcheck disable=SC2317 # the two functions are called by the EXIT trap
 # Kill what is left in the namespace: by construction, only processes this
 # run started.  Polite first, then firm.
 kill_namespace() {
@@ -47,6 +49,7 @@ kill_namespace() {
 	done
 }
 
+# shellcheck disable=SC2317
 cleanup() {
 	local rc=$?
 	trap - EXIT
@@ -54,15 +57,23 @@ cleanup() {
 		kill_namespace
 		ip netns del "$ns"
 	fi
-	[ -n "$state" ] && rm -rf "$state"
-	exit $rc
+	if [ -n "$state" ]; then
+		rm -rf "$state"
+		# This run's volumes, had `vagrant destroy` not removed them.
+		rm -f "$IMAGES"/pemove_*
+	fi
+	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+mkdir -p "$CACHE"
+# One run at a time: runs share the box's volume and the domain's name.
+exec 9>"$CACHE/run.lock"
+flock -n 9 || die "another vagrant-test is running (lock $CACHE/run.lock)"
 rm -rf "$results"
-mkdir -p "$results" "$CACHE"
+mkdir -p "$results"
 state=$(mktemp -d "$CACHE/run.XXXXXX")
 chmod 755 "$state"	# QEMU runs as libvirt-qemu and must reach its images
 ip netns add "$ns" || die "ip netns add $ns failed"
