@@ -67,7 +67,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         metavar="S",
-        help="kill the VM after S seconds, boot included (default: 2400, --quick 1200)",
+        help="kill the VM after S seconds, boot included (default: 3600, --quick 2400)",
     )
     p.add_argument(
         "--json", action="store_true", help="print the aggregated JSON, not the table"
@@ -102,7 +102,7 @@ def _err(msg: str) -> None:
 
 def vm_argv(args: argparse.Namespace, results: str) -> list[str]:
     """The VM runner's argv for this run (no shell anywhere)."""
-    timeout = args.timeout or (1200 if args.quick else 2400)
+    timeout = args.timeout or (2400 if args.quick else 3600)
     argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "0", "--memory", "3G"]
     if args.kernel:
         argv += ["--kernel", args.kernel]
