@@ -286,3 +286,40 @@ def test_move_notrack_is_eopnotsupp_and_io_works(
     acked: dict[int, int] = {}
     fill(lv.node, nblocks, acked)
     assert verify(lv.node, nblocks, acked) == []
+
+
+def test_move_waits_for_a_write_in_flight(ctl: Control, three: list[str]) -> None:
+    """The 2002 bug, checked directly: a write in flight when the move starts.
+
+    Writes to the source PV are delayed 1.5 s by dm-delay.  The move starts
+    while one is in flight; it must count it as drained, copy after it
+    landed, and the new PE must hold the written data.
+    """
+    sectors = 16 * ES
+    subprocess.run(["modprobe", "dm-delay"], check=True)
+    table = f"0 {sectors} delay {three[0]} 0 0 {three[0]} 0 1500"
+    subprocess.run(["dmsetup", "create", "pemove-tdelay", "--table", table], check=True)
+    lv = ctl.lv_create("dr", ES, [Extent.from_path("/dev/mapper/pemove-tdelay", 0)])
+    wait_node(lv.node)
+    fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
+    buf = mmap.mmap(-1, BLOCK)
+    buf[:] = block_bytes(7, 42)
+    th = threading.Thread(target=os.pwritev, args=(fd, [buf], 7 * BLOCK), daemon=True)
+    try:
+        th.start()
+        deadline = time.monotonic() + 10
+        while ctl.lv_status("dr").les[0].inflight == 0:
+            assert time.monotonic() < deadline, "the write never got in flight"
+            time.sleep(0.01)
+        dest = Extent.from_path(three[1], 0)
+        stats = ctl.pe_move("dr", 0, dest)
+        th.join(30)
+    finally:
+        os.close(fd)
+    assert stats.bios_drained >= 1
+    fd = os.open(three[1], os.O_RDONLY | os.O_DIRECT)
+    try:
+        os.preadv(fd, [buf], 7 * BLOCK)
+    finally:
+        os.close(fd)
+    assert buf[:] == block_bytes(7, 42), "the in-flight write was lost by the move"
