@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,22 @@ def _context() -> Any:
 
 
 def udev_running() -> bool:
-    """True if udevd is running (its control socket exists)."""
-    return os.path.exists(_UDEV_CONTROL)
+    """True if udevd is running.
+
+    Its control socket must exist and accept a connection: a socket file
+    left behind by a udevd that exited refuses it.
+    """
+    if not os.path.exists(_UDEV_CONTROL):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(_UDEV_CONTROL)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True  # e.g. EACCES for non-root: it exists, assume it runs
+    return True
 
 
 def dev_is_devtmpfs() -> bool:
