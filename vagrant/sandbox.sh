@@ -101,14 +101,16 @@ gssh() { ssh -F "$ssh_cfg" -o LogLevel=ERROR -o BatchMode=yes default "$@"; }
 # ssh hands the remote shell one string: quote each pytest argument for it.
 remote=(sudo /home/vagrant/pemove/vagrant/guest-test.sh)
 [ $# -gt 0 ] && remote+=("$(printf '%q ' "$@")")
+limit=${PEMOVE_VAGRANT_TEST_TIMEOUT:-3600}
 rc=0
-gssh "${remote[@]}" || rc=$?
+timeout "$limit" ssh -F "$ssh_cfg" -o LogLevel=ERROR -o BatchMode=yes default \
+	"${remote[@]}" || rc=$?
 t2=$(now)
 say "guest tests: exit $rc in $((t2 - t1))s"
-if [ $rc -eq 255 ]; then
-	say "lost the SSH connection to the guest"
-	rc=$VM_FAILED
-fi
+case $rc in
+124) say "the guest tests did not finish within ${limit}s (PEMOVE_VAGRANT_TEST_TIMEOUT)" ;;
+255) say "lost the SSH connection to the guest"; rc=$VM_FAILED ;;
+esac
 gssh sudo tar -C /home/vagrant/results -cf - . | tar -C "$results" -xf - ||
 	say "could not copy the guest's results back"
 [ -f "$results/junit.xml" ] || say "no JUnit XML came back from the guest"

@@ -79,9 +79,12 @@ chmod 755 "$state"	# QEMU runs as libvirt-qemu and must reach its images
 ip netns add "$ns" || die "ip netns add $ns failed"
 say "network namespace $ns, driver $driver, state in $state"
 
+# In the background, so that a signal to this script runs the cleanup at
+# once: bash defers traps while a foreground child runs.
 rc=0
 nsenter --net="/run/netns/$ns" unshare --mount --propagation private \
-	"$VAGRANT_DIR/sandbox.sh" "$state" "$results" "$driver" "$@" || rc=$?
+	"$VAGRANT_DIR/sandbox.sh" "$state" "$results" "$driver" "$@" &
+wait $! || rc=$?
 t2=$(now)
 say "box $((t1 - t0))s, VM and tests $((t2 - t1))s, whole flow $((t2 - t0))s; exit $rc"
 say "results in $results"
