@@ -177,3 +177,21 @@ def test_fio_parse_reads_percentiles_and_skips_warnings():
     assert got["max_ns"] == 90000
     with pytest.raises(fio.FioError):
         fio.parse("fio: no JSON at all")
+
+
+def test_noise_wider_than_the_margin_is_inconclusive():
+    # Tracked/untracked is 0.9x in one repeat and 1.1x in the other: the
+    # median passes, but the spread straddles 0.97, so no claim either way.
+    doc = {
+        "iopath": _iopath(
+            {
+                "dm-linear": [100, 100],
+                "pemove-notrack": [1000, 1000],
+                "pemove-track": [900, 1100],
+            }
+        )
+    }
+    agg = report.aggregate(doc)
+    assert agg["targets"]["tracking_overhead"]["met"] is None
+    assert agg["targets"]["track_vs_dm_linear"]["met"] is True
+    assert "inconclusive" in report.summary_table(agg)
