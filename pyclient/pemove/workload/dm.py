@@ -21,6 +21,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "PREFIX",
@@ -32,6 +33,7 @@ __all__ = [
     "error_table",
     "flakey_table",
     "linear_table",
+    "lookup",
     "remove",
     "remove_all",
 ]
@@ -127,9 +129,23 @@ def create(name: str, table: str) -> DmDevice:
     """
     full = name if name.startswith(PREFIX) else f"{PREFIX}-{name}"
     _dmsetup("create", "--noudevsync", full, "--table", table)
-    out = _dmsetup("info", "-c", "--noheadings", "-o", "major,minor", full)
-    major, minor = (int(x) for x in out.strip().split(":"))
-    return DmDevice(full, major, minor)
+    return lookup(full)
+
+
+def lookup(name: str) -> DmDevice:
+    """Find an existing device by name through sysfs (no dmsetup process).
+
+    :raises DmError: if there is no such device
+    """
+    for entry in Path("/sys/block").glob("dm-*"):
+        try:
+            if (entry / "dm" / "name").read_text().strip() != name:
+                continue
+            major, minor = (int(x) for x in (entry / "dev").read_text().split(":"))
+        except (OSError, ValueError):
+            continue
+        return DmDevice(name, major, minor)
+    raise DmError(f"device-mapper device {name} is not in /sys/block; was it created?")
 
 
 def remove(name: str) -> None:

@@ -1,8 +1,8 @@
 """The four scenarios of issue 4, run inside a pemove guest.
 
-Each scenario builds its own PVs (device-mapper tables named ``pemove-t*`` on
-the guest's raw disks) and LVs (named ``pmt-*``), runs, verifies, and tears
-everything down, and returns one result dict::
+Each scenario uses the guest's raw disks as PVs (with a dm-delay table,
+named ``pemove-t-*``, where it needs one), makes its own LVs (``pmt-*``),
+runs, verifies, tears everything down, and returns one result dict::
 
     {"name", "path", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import mmap
 import os
@@ -96,9 +97,28 @@ def _stderr(msg: str) -> None:
 # -- plumbing ----------------------------------------------------------------
 
 
+_loaded: set[str] = set()
+
+
 def _modprobe(*modules: str) -> None:
+    # Once per process: under TCG every exec costs seconds.
     for mod in modules:
-        subprocess.run(["modprobe", mod], capture_output=True, check=False)
+        if mod not in _loaded:
+            subprocess.run(["modprobe", mod], capture_output=True, check=False)
+            _loaded.add(mod)
+
+
+# BLKFLSBUF, _IO(0x12, 97): write back and drop a block device's page cache.
+_BLKFLSBUF = 0x1261
+
+
+def _drop_cache(path: str) -> None:
+    """Empty the page cache of block device ``path``, so no earlier run's pages remain."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, _BLKFLSBUF)
+    finally:
+        os.close(fd)
 
 
 def _zero(path: str, sector: int, sectors: int) -> None:
@@ -273,8 +293,7 @@ def inflight_race(
             dm.delay_table(disks[0], extent_sectors, read_ms=0, write_ms=write_ms),
         )
         made.append(src)
-        dst = dm.create("race-dst", dm.linear_table(disks[1], extent_sectors))
-        made.append(dst)
+        dst = Extent.from_path(disks[1], 0)
         pe = Extent(src.major, src.minor, 0)
         with _lv(ctl, f"{LV_PREFIX}race-{path}", extent_sectors, [pe]) as (info, node):
             phases.mark("setup")
@@ -314,7 +333,7 @@ def inflight_race(
                     ),
                     timeout=30,
                 )
-                mover.move(info.name, 0, Extent(dst.major, dst.minor, 0), [ledger])
+                mover.move(info.name, 0, dst, [ledger])
             finally:
                 stop.set()
                 join_all(threads)
@@ -361,36 +380,33 @@ def stale_cache(
     bpe = extent_sectors * 512 // BLOCK_SIZE
     _zero(disks[0], 0, extent_sectors)
     _zero(disks[1], 0, extent_sectors)
-    with dm.dm_devices() as made:
-        src = dm.create("stale-src", dm.linear_table(disks[0], extent_sectors))
-        made.append(src)
-        dst = dm.create("stale-dst", dm.linear_table(disks[1], extent_sectors))
-        made.append(dst)
-        pe = Extent(src.major, src.minor, 0)
-        with _lv(ctl, f"{LV_PREFIX}stale-{path}", extent_sectors, [pe]) as (info, node):
-            phases.mark("setup")
-            ledger = Ledger(info.name, bpe)
-            lbas = list(range(bpe))
-            random.Random(seed).shuffle(lbas)
-            ledger.claim(lbas, 1)
+    # The raw disks serve as PVs: no dm device means no process to start.
+    for disk in disks[:2]:
+        _drop_cache(disk)
+    src = Extent.from_path(disks[0], 0)
+    dst = Extent.from_path(disks[1], 0)
+    with _lv(ctl, f"{LV_PREFIX}stale-{path}", extent_sectors, [src]) as (info, node):
+        phases.mark("setup")
+        ledger = Ledger(info.name, bpe)
+        lbas = list(range(bpe))
+        random.Random(seed).shuffle(lbas)
+        ledger.claim(lbas, 1)
+        write_pass(node, ledger, 1, lbas)
+        # Read the PE through the PV's node: its page cache now holds
+        # generation 1.  Keep the node open so the cache is not dropped on
+        # last close, whatever else holds the PV.
+        cache_fd = os.open(disks[0], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            got = os.pread(cache_fd, extent_sectors * 512, 0)
+            if len(got) != extent_sectors * 512:
+                raise OSError(f"{disks[0]}: short read while filling the page cache")
             write_pass(node, ledger, 1, lbas)
-            # Read the PE through the PV's node: its page cache now holds
-            # generation 1.  Keep the node open so the cache is not dropped
-            # on last close, whatever else holds the PV.
-            cache_fd = os.open(src.node, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                got = os.pread(cache_fd, extent_sectors * 512, 0)
-                if len(got) != extent_sectors * 512:
-                    raise OSError(
-                        f"{src.node}: short read while filling the page cache"
-                    )
-                write_pass(node, ledger, 1, lbas)
-                mover.move(info.name, 0, Extent(dst.major, dst.minor, 0), [ledger])
-            finally:
-                os.close(cache_fd)
-            phases.mark("write+move")
-            report = verify(node, ledger)
-            phases.mark("verify")
+            mover.move(info.name, 0, dst, [ledger])
+        finally:
+            os.close(cache_fd)
+        phases.mark("write+move")
+        report = verify(node, ledger)
+        phases.mark("verify")
     phases.mark("teardown")
     log(f"stale/{mover.path_taken()}: {report.summary()}")
     return _result(
