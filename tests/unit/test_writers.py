@@ -26,7 +26,6 @@ from pemove.workload.writers import (
     FileWriter,
     join_all,
     partition_lbas,
-    run_for,
 )
 
 BLOCKS = 64
@@ -47,15 +46,23 @@ def image(tmp_path: Path) -> str:
     return str(path)
 
 
-def _fill(image: str, seconds: float = 0.3) -> Ledger:
+def _fill(image: str) -> Ledger:
+    """Run the writers until every block was written at least twice (at most 30 s)."""
     print(f"seed {SEED}")
     led = Ledger("lv", 16)
     stop = threading.Event()
     parts = partition_lbas(list(range(BLOCKS)), 4)
     threads = [
-        DirectWriter(image, led, i, parts[i], stop, seed=SEED + i) for i in range(3)
+        DirectWriter(image, led, i, parts[i], stop, seed=SEED + i, sequential=True)
+        for i in range(3)
     ] + [BufferedWriter(image, led, 3, parts[3], stop, seed=SEED + 3, batch=4)]
-    run_for(threads, seconds, stop)
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and min(len(h) for h in led.history.values()) < 2:
+        time.sleep(0.01)
+    stop.set()
+    join_all(threads)
     return led
 
 
@@ -124,7 +131,12 @@ def test_writer_error_is_raised(tmp_path: Path) -> None:
 def test_file_writer_acks_and_check(tmp_path: Path) -> None:
     stop = threading.Event()
     fw = FileWriter(tmp_path, stop, files=4, max_bytes=4096, seed=SEED)
-    run_for([fw], 0.2, stop)
+    fw.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(fw.acked) < 4:
+        time.sleep(0.01)
+    stop.set()
+    join_all([fw])
     rep = FileReport()
     fw.check(rep)
     assert rep.files == 4
