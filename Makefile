@@ -17,9 +17,9 @@ VM_TIMEOUT  ?= 3600
 BUILD       := build
 
 # Debian packages the harness needs.  linux-image-amd64/linux-headers-amd64
-# bring the distribution's 6.1 kernel; the 6.12 ones come from bookworm's
-# "6.12" backport packages.  Release names are discovered at run time
-# (pemove.vm.kernels), never written down here.
+# bring bookworm's own 6.1 kernel, linux-*-6.12-amd64 its 6.12 kernel.
+# Release names are discovered at run time (pemove.vm.kernels), never
+# written down here.
 APT_PKGS := qemu-system-x86 linux-image-amd64 linux-headers-amd64 \
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 fio lvm2 \
 	build-essential sparse kmod udev e2fsprogs busybox-static python3-venv
