@@ -6,6 +6,7 @@ import argparse
 import re
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 
 from pemove import exitcodes
@@ -142,6 +143,7 @@ def _err(msg: str) -> None:
 
 def run_vm(args: argparse.Namespace) -> int:
     """Carry out ``pemove vm`` for parsed *args*; returns an exit code."""
+    started = time.monotonic()  # --timeout covers everything from here
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
@@ -178,6 +180,7 @@ def run_vm(args: argparse.Namespace) -> int:
         results=runner.Path(root),
         module_params=list(args.module_param),
         allow=(*kmsg.DEFAULT_ALLOW, *args.allow),
+        started=started,
     )
     try:
         outcome = runner.run(cfg)
