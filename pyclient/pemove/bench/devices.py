@@ -96,6 +96,26 @@ def dm_linear(name: str, dev: str, sectors: int, offset: int = 0) -> Iterator[st
         dm.remove(d.name)
 
 
+def _disk_watch() -> discovery.DiskWatch:
+    """A started :class:`~pemove.discovery.DiskWatch`, retried a few times.
+
+    In the guest, pyudev's search for libudev (ctypes ``find_library``,
+    which runs ``ldconfig -p`` over the host's read-only root) has been
+    seen to fail now and then while the host updates its linker cache;
+    one failed lookup should not cost a whole benchmark phase.
+    """
+    for attempt in range(5):
+        watch = discovery.watch_for_disk()
+        try:
+            watch.start()
+            return watch
+        except ImportError:
+            if attempt == 4:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def pemove_lv(
     ctl: Control,
@@ -108,13 +128,16 @@ def pemove_lv(
     """Create a pemove LV, wait for its node, yield ``(info, node)``, remove it."""
     with contextlib.suppress(OSError):
         ctl.lv_remove(name)
-    with discovery.watch_for_disk() as watch:
+    watch = _disk_watch()
+    try:
         info = ctl.lv_create(name, extent_sectors, list(extents), notrack=notrack)
         try:
             node = watch.wait(info.disk_name, timeout=30)
         except BaseException:
             ctl.lv_remove(name)
             raise
+    finally:
+        watch.stop()
     try:
         yield info, node
     finally:

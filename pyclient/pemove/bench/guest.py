@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pemove.bench import devices, iopath, memory, move, stall
-from pemove.control import Control
+from pemove.control import CONTROL_NODE, Control
 
 __all__ = ["PHASES", "PROFILES", "RESULT_FILE", "main"]
 
@@ -133,7 +133,9 @@ def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
     }
     for mod in ("dm-mod", "dm-mirror"):
         subprocess.run(["modprobe", mod], capture_output=True, check=False)
-    with Control() as ctl:
+    # The node devtmpfs makes; discovery (pyudev) only when it is elsewhere.
+    node = CONTROL_NODE if os.path.exists(CONTROL_NODE) else None
+    with Control(node) as ctl:
         doc["module"] = ".".join(map(str, ctl.version().version))
         for name in phases:
             _log(f"phase {name}")
