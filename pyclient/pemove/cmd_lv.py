@@ -598,9 +598,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--wait",
         type=float,
-        default=10.0,
+        default=60.0,
         metavar="SECONDS",
-        help="wait this long for the LV's device node (0: do not wait; default 10)",
+        help="wait this long for the LV's device node (0: do not wait; default 60)",
     )
     _add_json(p)
     p.set_defaults(func=_cmd_create)

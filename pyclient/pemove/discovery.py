@@ -51,12 +51,21 @@ __all__ = [
 CONTROL_SYSPATH = "/sys/class/misc/pemove-control"
 _UDEV_CONTROL = "/run/udev/control"
 _LV_PREFIX = "pemove"
+_RECHECK_S = 1.0
 
 
 def _context() -> Any:
-    import pyudev
+    """A pyudev context; :class:`~pemove.errors.UdevUnavailable` if libudev cannot be loaded."""
+    try:
+        import pyudev
 
-    return pyudev.Context()
+        return pyudev.Context()
+    except (ImportError, OSError) as exc:
+        raise errors.UdevUnavailable(
+            errno.ENOENT,
+            "pyudev",
+            f"libudev cannot be loaded ({exc}); install libudev1 (apt-get install libudev1)",
+        ) from None
 
 
 def udev_running() -> bool:
@@ -93,11 +102,12 @@ def control_node() -> str | None:
         return None
     try:
         import pyudev
-    except ImportError:  # no libudev: assume the conventional devtmpfs name
-        node = "/dev/pemove-control"
-        return node if os.path.exists(node) else None
-    try:
+
         device = pyudev.Devices.from_path(_context(), CONTROL_SYSPATH)
+    except (ImportError, errors.UdevUnavailable):
+        # No libudev: the node is where devtmpfs puts it.
+        fallback = "/dev/pemove-control"
+        return fallback if os.path.exists(fallback) else None
     except pyudev.DeviceNotFoundError:
         return None
     node = device.device_node
@@ -263,11 +273,12 @@ class DiskWatch:
                     f"/dev/{name} was not ready after {timeout:g} s (events from {self.source}); "
                     "check dmesg and that udevd is processing events",
                 )
-            event = self._monitor.poll(remaining)
-            if (
-                event is not None
-                and event.sys_name == name
-                and event.action in ("add", "change")
+            # Poll in short slices and look again after each one, so that
+            # an event lost to a full socket buffer costs a second, not the
+            # whole timeout.
+            event = self._monitor.poll(min(remaining, _RECHECK_S))
+            if event is None or (
+                event.sys_name == name and event.action in ("add", "change")
             ):
                 node = self._ready(name)
         return node
