@@ -28,7 +28,7 @@ from pemove.errors import InvalidArgument, NotSupported
 
 if TYPE_CHECKING:
     # Only type checkers import this, so the runtime stays 3.9-compatible.
-    from typing import Self
+    from typing_extensions import Self
 
 __all__ = [
     "CONTROL_NODE",

@@ -34,7 +34,7 @@ from pemove import errors
 
 if TYPE_CHECKING:
     # Only type checkers import this, so the runtime stays 3.9-compatible.
-    from typing import Self
+    from typing_extensions import Self
 
 __all__ = [
     "CONTROL_SYSPATH",
