@@ -34,7 +34,7 @@ from typing import Any
 
 from pemove import exitcodes
 
-__all__ = ["main", "register", "run"]
+__all__ = ["main", "merge", "register", "run"]
 
 GUEST_RESULT = "bench-guest.json"
 
@@ -77,10 +77,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--from",
-        dest="from_file",
+        dest="from_files",
         type=Path,
+        nargs="+",
         metavar="FILE",
-        help="report on an existing guest result file instead of booting a VM",
+        help="report on existing guest result files instead of booting a VM; "
+        "phases missing from the first are taken from the next ones",
     )
 
 
@@ -136,6 +138,27 @@ def _boot(args: argparse.Namespace) -> tuple[Path | None, int]:
     return found[-1], proc.returncode
 
 
+def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One guest document from several boots of the same kernel.
+
+    Each phase comes from the first document that has it; ``sources`` says
+    which boot (its start time) every phase came from, and errors are kept
+    only for phases no document measured.
+    """
+    from pemove.bench.guest import PHASES
+
+    doc = dict(docs[0])
+    doc["sources"] = {ph: doc.get("started") for ph in PHASES if ph in doc}
+    for other in docs[1:]:
+        for ph in PHASES:
+            if ph not in doc and ph in other:
+                doc[ph] = other[ph]
+                doc["sources"][ph] = other.get("started")
+    errors = [e for d in docs for e in d.get("errors", [])]
+    doc["errors"] = [e for e in errors if e.split(":", 1)[0] not in doc["sources"]]
+    return doc
+
+
 def _write(
     doc: dict[str, Any], agg: dict[str, Any], out: Path, plots: bool
 ) -> list[Path]:
@@ -166,8 +189,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmarks in a VM (or report on ``--from``); returns an exit code."""
     from pemove.bench import report
 
-    if args.from_file:
-        src, rc = args.from_file, exitcodes.OK
+    if args.from_files:
+        srcs, rc = list(args.from_files), exitcodes.OK
     elif os.environ.get("PEMOVE_GUEST") == "1":
         _err(
             "inside a pemove VM: run 'python -m pemove.bench.guest' here, or 'pemove bench' on the host"
@@ -177,11 +200,11 @@ def run(args: argparse.Namespace) -> int:
         found, rc = _boot(args)
         if found is None:
             return rc
-        src = found
+        srcs = [found]
     try:
-        doc = json.loads(src.read_text())
+        doc = merge([json.loads(src.read_text()) for src in srcs])
     except (OSError, json.JSONDecodeError) as exc:
-        _err(f"cannot read {src}: {exc}")
+        _err(f"cannot read {' '.join(map(str, srcs))}: {exc}")
         return exitcodes.FAILED
     agg = report.aggregate(doc)
     written = _write(doc, agg, args.out, not args.no_plots)

@@ -269,6 +269,7 @@ def aggregate(doc: dict[str, Any]) -> dict[str, Any]:
         "profile": doc.get("profile"),
         "started": doc.get("started"),
         "errors": list(doc.get("errors", [])),
+        "sources": doc.get("sources", {}),
     }
     if "iopath" in doc:
         agg["iopath"] = _iopath(doc["iopath"])
@@ -315,6 +316,18 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _sources(agg: dict[str, Any]) -> list[str]:
+    boots = sorted({b for b in agg.get("sources", {}).values() if b})
+    if len(boots) < 2:
+        return []
+    parts = ", ".join(f"{ph} from the boot of {b}" for ph, b in agg["sources"].items())
+    return [
+        f"Phases come from {len(boots)} boots of the same kernel ({parts}); "
+        "every comparison is still within one boot.",
+        "",
+    ]
+
+
 def summary_table(agg: dict[str, Any]) -> str:
     """The targets, one line each: what the issue asks, what was measured, met or not."""
     rows = []
@@ -341,6 +354,7 @@ def markdown(agg: dict[str, Any]) -> str:
         "Run under QEMU TCG (software emulation) on brd RAM disks: absolute figures say "
         "little; the ratios between candidates measured in the same boot are what counts.",
         "",
+        *_sources(agg),
         "### Targets",
         "",
         summary_table(agg),
