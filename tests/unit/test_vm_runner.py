@@ -178,7 +178,7 @@ def _alive(pid: int) -> bool:
 def test_group_timeout_kills_grandchildren(tmp_path):
     pidfile = tmp_path / "pid"
     # The grandchild (a stand-in for QEMU) is not our child, and ignores SIGHUP.
-    script = f"sleep 300 & echo $! > {pidfile}; echo started; wait"
+    script = f"echo started; sleep 300 & echo $! > {pidfile}; wait"
     log = io.BytesIO()
     start = time.monotonic()
     with Group(["sh", "-c", script], stdout=log, stderr=log, log=io.BytesIO()) as g:
