@@ -131,17 +131,23 @@ def _scaling(plt: Any, agg: dict[str, Any], path: Path) -> None:
             marker="o",
             label="reserve_bytes",
         )
-        ax2.plot(
-            mx,
-            [max(m["slab_delta_bytes"], 1) / 1024 for m in mem],
-            marker="x",
-            label="slab delta",
-        )
-        vm = [m["meminfo_delta_bytes"].get("VmallocUsed", 0) / 1024 for m in mem]
-        if any(v > 0 for v in vm):
-            ax2.plot(
-                mx, [max(v, 1 / 1024) for v in vm], marker="^", label="vmalloc delta"
-            )
+        # Guest-wide deltas can be negative (something else freed memory);
+        # a log axis shows those at its 1 KiB floor.
+        for label, key, marker in (
+            ("slab delta", "slab", "x"),
+            ("used (MemFree) delta", "used", "^"),
+        ):
+            ys = [
+                max(
+                    m["slab_delta_bytes"]
+                    if key == "slab"
+                    else -m["meminfo_delta_bytes"].get("MemFree", 0),
+                    1024,
+                )
+                / 1024
+                for m in mem
+            ]
+            ax2.plot(mx, ys, marker=marker, label=label)
         ax2.set_xscale("log", base=2)
         ax2.set_yscale("log")
         ax2.set_xlabel("LEs in the LV")
