@@ -31,9 +31,26 @@ ES = 2048  # 1 MiB extents
 
 @pytest.fixture(autouse=True)
 def _udev_settled() -> Iterator[None]:
-    """udev probes every new LV node; let it close them before cleanup removes the LVs."""
+    """Remove this test's LVs once udev has let go of their nodes.
+
+    udev opens every new LV node to probe it, and LV_REMOVE of an open LV is
+    EBUSY by contract; on a slow (TCG) guest the probe can outlast a test.
+    """
     yield
-    subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
+    from pemove.control import Control
+
+    deadline = time.monotonic() + 180
+    with Control() as ctl:
+        for info in ctl.lv_list():
+            while True:
+                subprocess.run(["udevadm", "settle", "--timeout=30"], check=False)
+                try:
+                    ctl.lv_remove(info.name)
+                    break
+                except errors.LVBusy:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
 
 
 def raw(op: str, **fields: Any) -> Any:
