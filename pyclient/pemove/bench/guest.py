@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pemove.bench import devices, iopath, memory, move, stall
+from pemove.bench import devices, fio, iopath, memory, move, stall
 from pemove.control import CONTROL_NODE, Control
 
 __all__ = ["PHASES", "PROFILES", "RESULT_FILE", "main"]
@@ -91,15 +91,19 @@ def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
         with devices.brd(1, n * p["size_mib"] + 4) as (disk,):
             devices.fill(disk, 0, n * size)
             mem = memory.run_memory(ctl, disk, size, p["le_counts"])
-            iops = iopath.run_scaling(
-                ctl,
-                disk,
-                size=size,
-                le_counts=p["le_counts"],
-                runtime=p["runtime"],
-                ramp=p["ramp"],
-                repeats=p["repeats"],
-            )
+            try:
+                iops = iopath.run_scaling(
+                    ctl,
+                    disk,
+                    size=size,
+                    le_counts=p["le_counts"],
+                    runtime=p["runtime"],
+                    ramp=p["ramp"],
+                    repeats=p["repeats"],
+                )
+            except fio.FioError as exc:
+                # Keep the memory figures; the caller records the error.
+                return {"memory": mem, "iops": {}, "error": f"scaling IOPS: {exc}"}
         return {"memory": mem, "iops": iops}
     raise ValueError(f"unknown phase {name!r}; phases are {', '.join(PHASES)}")
 
@@ -142,6 +146,8 @@ def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
             t0 = time.monotonic()
             try:
                 doc[name] = _phase(ctl, name, params[name])
+                if "error" in doc[name]:
+                    doc["errors"].append(f"{name}: {doc[name]['error']}")
             except Exception as exc:  # noqa: BLE001 - recorded; the next phase still runs
                 doc["errors"].append(f"{name}: {exc}")
                 _log(f"phase {name} failed:\n{traceback.format_exc()}")

@@ -88,7 +88,7 @@ def run_iopath(
                 for cand in order:
                     args += fio.job_args(cand, nodes[cand], wl, size=size)
                 before = devices.meminfo()["Slab"]
-                jobs = fio.run(args, len(order) * (runtime + ramp + 20) + 60)
+                jobs = fio.run(args, len(order) * (runtime + ramp + 30) + 300)
                 slab[f"{rep}/{wl.name}"] = devices.meminfo()["Slab"] - before
                 for cand, job in zip(order, jobs):
                     runs.append(
@@ -151,7 +151,7 @@ def run_scaling(
                 args = fio.global_args(runtime, ramp)
                 for les in order:
                     args += fio.job_args(f"les{les}", nodes[les], wl, size=size)
-                jobs = fio.run(args, len(order) * (runtime + ramp + 20) + 60)
+                jobs = fio.run(args, len(order) * (runtime + ramp + 30) + 300)
                 for les, job in zip(order, jobs):
                     runs.append(
                         {
