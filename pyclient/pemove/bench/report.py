@@ -297,7 +297,8 @@ def _ms(s: dict[str, Any]) -> str:
         return "-"
     spread = s.get("spread")
     tail = f" ±{spread * 50:.0f}%" if spread is not None and s.get("n", 0) > 1 else ""
-    return f"{s['median']:.0f}{tail}"
+    med = s["median"]
+    return (f"{med:.0f}" if abs(med) >= 10 else f"{med:.2g}") + tail
 
 
 def _ratio(s: dict[str, Any] | float | None) -> str:
