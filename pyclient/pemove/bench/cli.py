@@ -150,6 +150,12 @@ def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     doc = dict(docs[0])
     doc["sources"] = {ph: doc.get("started") for ph in PHASES if ph in doc}
     for other in docs[1:]:
+        if other.get("kernel") != doc.get("kernel"):
+            _err(
+                f"ignoring a result file of {other.get('kernel')}: "
+                f"it is not {doc.get('kernel')}; one kernel per report"
+            )
+            continue
         for ph in PHASES:
             if ph not in doc and ph in other:
                 doc[ph] = other[ph]
