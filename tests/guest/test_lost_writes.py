@@ -51,7 +51,10 @@ def test_inflight_race_legacy_loses_writes(
     # one write per writer was in flight at PE_LOCK and landed on the old PE
     assert r["lost"] == r["writers"], r["verify"]
     assert r["bios_not_waited"] >= r["writers"]
-    assert (r["stale"], r["corrupt"]) == (0, 0), r["verify"]
+    # No corruption.  Stale blocks are allowed: if udev's blkid read the new
+    # dm-delay device before the writers started, the buffered copy also
+    # carries those cached pages, which is legacy's other bug.
+    assert r["corrupt"] == 0, r["verify"]
 
 
 def test_inflight_race_locked_loses_nothing(

@@ -86,6 +86,19 @@ def test_lost_zero_where_acked() -> None:
     assert "acknowledged" in why
 
 
+def test_zero_copied_after_first_write_was_durable_is_stale() -> None:
+    """A copy carrying the block as it was before generation 1 (zero) is stale, not lost."""
+    led = _ledger((1, 10, 20), moves=((100, 200),))
+    verdict, why = classify(LBA, bytes(BLOCK_SIZE), led)
+    assert verdict is Verdict.STALE
+    assert why.startswith("zero")
+
+
+def test_zero_with_first_write_in_flight_is_lost() -> None:
+    led = _ledger((1, 10, 1000), moves=((100, 200),))
+    assert classify(LBA, bytes(BLOCK_SIZE), led)[0] is Verdict.LOST
+
+
 def test_lost_in_flight_during_move() -> None:
     """Gen 2 submitted before the move and acknowledged after it began: the 2002 race."""
     led = _ledger((1, 10, 20), (2, 30, 1000), moves=((100, 200),))

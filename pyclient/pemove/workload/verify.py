@@ -9,14 +9,14 @@ OK
     landed is fine); or nothing was ever acknowledged and the block is zero.
 
 LOST
-    A write was acknowledged and is not there, and no earlier copy explains
-    it: ``found`` is zero (no valid header where a write was acknowledged),
-    or ``found`` is older than ``last`` and the first acknowledged write
-    newer than ``found`` (call it ``W``) was *in flight during a move* of the
-    LBA's LE: the interval from W's submission to its acknowledgement
-    overlaps the move's window.  This is the 2002 in-flight race: the copy
-    read the old PE, then W landed there.  ``found`` older than ``last`` with
-    no move involved at all is LOST too.
+    A write was acknowledged and is not there: ``found`` is older than
+    ``last`` (a zero block counts as generation 0, i.e. no valid header
+    where a write was acknowledged) and the first acknowledged write newer
+    than ``found`` (call it ``W``) was *in flight during a move* of the LBA's
+    LE: the interval from W's submission to its acknowledgement overlaps the
+    move's window.  This is the 2002 in-flight race: the copy read the old
+    PE, then W landed there.  ``found`` older than ``last`` with no move
+    involved at all is LOST too.
 
 STALE
     ``found`` is older than ``last``, W did not overlap any move of the LE,
@@ -82,7 +82,8 @@ def classify(lba: int, data: bytes | memoryview, ledger: Ledger) -> tuple[Verdic
     if state is Check.ZERO:
         if last is None:
             return Verdict.OK, "never acknowledged, zero"
-        return Verdict.LOST, f"zero, but generation {last.gen} was acknowledged"
+        # Zero is what the LBA held before generation 1: judge it as gen 0.
+        return _older(lba, 0, "zero", ledger)
     if state is not Check.VALID:
         if not history:
             return Verdict.OK, f"never written here ({state.value})"
@@ -96,11 +97,16 @@ def classify(lba: int, data: bytes | memoryview, ledger: Ledger) -> tuple[Verdic
         return Verdict.CORRUPT, f"generation {hdr.generation} was never issued"
     if last is None or hdr.generation >= last.gen:
         return Verdict.OK, f"generation {hdr.generation}"
+    return _older(lba, hdr.generation, f"generation {hdr.generation}", ledger)
+
+
+def _older(lba: int, gen: int, found: str, ledger: Ledger) -> tuple[Verdict, str]:
+    """``lba`` holds generation ``gen`` (0: zero), older than its last acknowledged write."""
     superseding = next(
-        r for r in history if r.ack_ns is not None and r.gen > hdr.generation
+        r for r in ledger.history[lba] if r.ack_ns is not None and r.gen > gen
     )
     moves = [m for m in ledger.moves if m.le == ledger.le_of(lba)]
-    why = f"generation {hdr.generation}, but {superseding.gen} was acknowledged"
+    why = f"{found}, but generation {superseding.gen} was acknowledged"
     if any(_overlaps(superseding, m) for m in moves):
         return Verdict.LOST, why + " while in flight during a move"
     assert superseding.ack_ns is not None
