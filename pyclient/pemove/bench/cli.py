@@ -11,12 +11,14 @@ writes, in ``--out``:
 - ``bench-<kernel>-<date>-{iopath,move,stall,scaling}.png``: plots;
 
 and prints the Markdown summary (or the JSON with ``--json``).  With
-``--from FILE`` it skips the VM and reports on a guest result file written
-earlier.
+``--from FILE...`` it skips the VM and reports on guest result files written
+earlier: phases missing from the first file are taken from the next ones
+(same kernel only), and the report names the boot each phase came from.
 
 Absolute figures under software emulation (TCG) mean little; the ratios
 between candidates measured in the same boot are what the report is about.
-Nothing here is a pass/fail test: targets are reported as met or missed.
+Nothing here is a pass/fail test: targets are reported as met, missed, or
+inconclusive when the spread over repeats straddles the threshold.
 """
 
 from __future__ import annotations
