@@ -131,20 +131,21 @@ def _stall(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _scaling(doc: dict[str, Any]) -> dict[str, Any]:
     iops_doc = doc.get("iops", {})
-    by: dict[tuple[str, int], list[float]] = defaultdict(list)
+    by: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
     ext: dict[int, int] = {}
     for r in iops_doc.get("runs", []):
-        by[(r["workload"], r["les"])].append(r["iops"])
+        by[(r["workload"], r["les"])][r["rep"]] = r["iops"]
         ext[r["les"]] = r["extent_bytes"]
     counts = iops_doc.get("le_counts") or sorted({k[1] for k in by})
     iops_rows = []
     for les in counts:
         row: dict[str, Any] = {"les": les, "extent_bytes": ext.get(les)}
         for wl in QD32:
-            row[wl] = summarize(by.get((wl, les), []))
-            base = summarize(by.get((wl, counts[0]), []))["median"]
-            med = row[wl]["median"]
-            row[f"{wl}_vs_first"] = med / base if med and base else None
+            reps = by.get((wl, les), {})
+            row[wl] = summarize(reps.values())
+            # Paired by repeat, like the IO-path ratios.
+            first = by.get((wl, counts[0]), {})
+            row[f"{wl}_vs_first"] = paired_ratio(reps, first)["median"]  # type: ignore[arg-type]
         iops_rows.append(row)
     mem = [m for m in doc.get("memory", {}).get("lvs", []) if not m.get("notrack")]
     fit: dict[str, Any] = {}
