@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +38,7 @@ WIPE_BYTES = 1 << 20  # old LV metadata or test data must not leak across tests
 # the whole VM hitting pemove vm's timeout with no JUnit XML written.
 TEST_TIMEOUT = int(os.environ.get("PEMOVE_TEST_TIMEOUT", "600"))
 DM_PREFIX = "pemove-t"
+LV_BUSY_WAIT = 15.0  # seconds an LV may stay busy (udev) before cleanup fails
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -111,14 +114,26 @@ def _remove_lvs() -> list[str]:
         return []
     if not os.path.exists("/dev/pemove-control"):
         return []
-    problems = []
-    with Control() as ctl:
-        for lv in ctl.lv_list():
-            try:
-                ctl.lv_remove(lv.name)
-            except Exception as e:  # keep going: clean as much as possible
-                problems.append(f"LV {lv.name}: {e}")
-    return problems
+    # udev probes a new or closed LV (blkid) and keeps it open meanwhile,
+    # so an LV is busy for a moment after a test: settle, then retry.
+    _udev_settle()
+    deadline = time.monotonic() + LV_BUSY_WAIT
+    while True:
+        problems = []
+        with Control() as ctl:
+            for lv in ctl.lv_list():
+                try:
+                    ctl.lv_remove(lv.name)
+                except Exception as e:  # keep going: clean as much as possible
+                    problems.append(f"LV {lv.name}: {e}")
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(0.5)
+
+
+def _udev_settle() -> None:
+    if shutil.which("udevadm"):
+        subprocess.run(["udevadm", "settle", "--timeout=30"], check=False)
 
 
 def _remove_dm_devices() -> list[str]:
