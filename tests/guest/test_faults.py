@@ -9,10 +9,7 @@ after a failure, that the writers all returned (no write stayed held), that
 the verifier finds no lost, stale or corrupt block, and -- through the
 conftest -- that the kernel log holds nothing but the expected IO errors.
 
-Not covered yet: the destination disappearing mid-copy (the test is being
-tuned: with dm-delay under TCG the table swap can land after the last
-chunk write, and dm's error target completes empty flushes successfully),
-and a failure of the final flush alone.  dm-flakey fails flushes
+Not covered: a failure of the final flush alone.  dm-flakey fails flushes
 only together with the data writes (both are WRITE bios), so the flush
 cannot be made to fail after a copy that succeeded without a timing race.
 """
@@ -21,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +140,32 @@ def test_destination_write_errors(rig: Rig) -> None:
     )
     err = failed_move(rig, load, lambda: rig.dst.reload(table))
     assert err.errno == errno.EIO, err
+    finish_clean(rig, load)
+
+
+@pytest.mark.kmsg_allow(*EXPECTED)
+def test_destination_disappears_mid_copy(rig: Rig) -> None:
+    """The destination's table becomes ``error`` while the copy runs: EIO."""
+    TOTALS.injected.append("destination swapped to error mid-copy")
+    rig.dst.reload(dm.delay_table(rig.disks[1], 4 * ES, read_ms=0, write_ms=1500))
+    load = rig.load([0, 1])
+    before = rig.ctl.lv_status("fl")
+    load.start()
+    load.wait_writes(20)
+    TOTALS.moves_attempted += 1
+    th, out = move_in_thread(rig.ctl, 0, rig.dest())
+    time.sleep(0.6)  # inside the copy: four sequential chunk writes at 1.5 s each
+    assert th.is_alive(), f"the copy ended before the fault: {out}"
+    rig.dst.reload(dm.error_table(4 * ES))
+    th.join(120)
+    assert not th.is_alive(), "PE_MOVE did not return after the destination failed"
+    assert "error" in out, f"the move succeeded onto a failed device: {out}"
+    TOTALS.moves_failed += 1
+    assert out["error"].errno == errno.EIO, out["error"]
+    load.wait_writes(20)
+    after = rig.ctl.lv_status("fl")
+    assert [x.pe for x in after.les] == [x.pe for x in before.les]
+    assert after.counters.moves_failed == before.counters.moves_failed + 1
     finish_clean(rig, load)
 
 
