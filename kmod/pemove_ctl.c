@@ -109,10 +109,24 @@ static int pemove_cmd_lv_remove(struct pemove_file *pf,
 	return pemove_lv_remove(&in->lv_remove);
 }
 
+/* Called with pemove_mutex held. */
+static u32 pemove_lv_count(void)
+{
+	struct pemove_lv *lv;
+	u32 count = 0;
+
+	list_for_each_entry(lv, &pemove_lvs, node)
+		count++;
+	return count;
+}
+
 /*
  * Entries are filled under pemove_mutex into a kernel buffer and copied out
  * after it is dropped: a fault on the user buffer must not happen under the
- * mutex, since it could need IO to an LV whose LE a move holds.
+ * mutex, since it could need IO to an LV whose LE a move holds.  The buffer
+ * is sized by the LVs that exist, not by the caller's capacity, which may be
+ * anything up to U32_MAX; it is allocated with the mutex dropped, and again
+ * if LVs were created meanwhile.
  */
 static int pemove_cmd_lv_list(struct pemove_file *pf,
 			      const union pemove_param *in,
@@ -121,22 +135,30 @@ static int pemove_cmd_lv_list(struct pemove_file *pf,
 	const struct pemove_lv_list *req = &in->lv_list;
 	struct pemove_lv_info *infos = NULL;
 	struct pemove_lv *lv;
-	u32 count = 0, n = 0;
+	u32 count, want, room = 0, n = 0;
 	int ret = 0;
 
 	if (!pemove_zero(req->reserved, sizeof(req->reserved)))
 		return -EINVAL;
-	if (req->capacity) {
-		infos = kvcalloc(req->capacity, sizeof(*infos), GFP_KERNEL);
-		if (!infos)
-			return -ENOMEM;
-	}
 
 	mutex_lock(&pemove_mutex);
+	count = pemove_lv_count();
+	want = min(req->capacity, count);
+	while (want > room) {
+		mutex_unlock(&pemove_mutex);
+		kvfree(infos);
+		infos = kvcalloc(want, sizeof(*infos), GFP_KERNEL);
+		if (!infos)
+			return -ENOMEM;
+		room = want;
+		mutex_lock(&pemove_mutex);
+		count = pemove_lv_count();
+		want = min(req->capacity, count);
+	}
 	list_for_each_entry(lv, &pemove_lvs, node) {
-		if (n < req->capacity)
-			pemove_lv_info(lv, &infos[n++]);
-		count++;
+		if (n == want)
+			break;
+		pemove_lv_info(lv, &infos[n++]);
 	}
 	mutex_unlock(&pemove_mutex);
 
