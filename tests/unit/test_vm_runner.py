@@ -83,9 +83,12 @@ def test_guest_argv_without_module(tmp_path):
     assert "--ko" not in runner.guest_argv(cfg(ko=None), tmp_path)
 
 
-def test_guest_python_avoids_guest_private_tmp(monkeypatch):
-    monkeypatch.setattr(sys, "executable", "/tmp/venv/bin/python")
+def test_guest_python_avoids_guest_private_mounts(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/run/venv/bin/python")
     assert runner.guest_python() == ("/usr/bin/python3", None)
+    # virtme-ng overlays /tmp on the host's /tmp: a CI clone there is visible.
+    monkeypatch.setattr(sys, "executable", "/tmp/ci/.venv/bin/python")
+    assert runner.guest_python() == ("/tmp/ci/.venv/bin/python", "/tmp/ci/.venv/bin")
     monkeypatch.setattr(sys, "executable", "/work/x/.venv/bin/python")
     assert runner.guest_python() == ("/work/x/.venv/bin/python", "/work/x/.venv/bin")
 

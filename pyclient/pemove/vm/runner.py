@@ -42,8 +42,10 @@ _CONSOLE_LINE = re.compile(
     rb"DD \(edd=off|Probing EDD|virtme: waiting for virtiofsd|virtme-run: failed to start)"
 )
 
-# Paths that are private to the guest (tmpfs or devices), not shared with it.
-_GUEST_PRIVATE = ("/tmp/", "/run/", "/dev/", "/proc/", "/sys/")
+# Paths that are private to the guest, not shared with it.  virtme-ng puts a
+# writable overlay on /tmp whose lower layer is the host's /tmp, so a venv
+# there (a CI clone, say) is visible in the guest and must be used.
+_GUEST_PRIVATE = ("/run/", "/dev/", "/proc/", "/sys/")
 
 
 @dataclasses.dataclass
@@ -102,9 +104,10 @@ def disk_opts(images: Sequence[Path]) -> list[str]:
 def guest_python() -> tuple[str, str | None]:
     """The python the guest runs, and a bin dir to put first on its PATH.
 
-    The guest sees the host's root file system read-only but has its own
-    /tmp, so a virtualenv under /tmp is invisible there; then the system
-    python3 is used, with the package found through PYTHONPATH.
+    The guest sees the host's root file system read-only (with an overlay
+    over /tmp that still shows the host's files).  Only an interpreter under
+    a guest-private mount is invisible there; then the system python3 is
+    used, with the package found through PYTHONPATH.
     """
     exe = sys.executable
     if exe and not exe.startswith(_GUEST_PRIVATE):
