@@ -18,8 +18,14 @@ _DESCRIPTIONS = (
     (USAGE, "bad command line"),
     (NO_MODULE, "the pemove module is not loaded (/dev/pemove-control is missing)"),
     (PERMISSION, "permission denied: CAP_SYS_ADMIN is required"),
-    (VERIFY, "verification failed: lost, stale or corrupt data, or the expected bug not seen"),
-    (VM_FAILED, "VM error: build or boot failed, or dmesg showed BUG/WARNING/Oops/lockdep/hung task"),
+    (
+        VERIFY,
+        "verification failed: lost, stale or corrupt data, or the expected bug not seen",
+    ),
+    (
+        VM_FAILED,
+        "VM error: build or boot failed, or dmesg showed BUG/WARNING/Oops/lockdep/hung task",
+    ),
     (TIMEOUT, "pemove vm: the timeout expired and the VM was killed"),
     (INTERRUPTED, "interrupted"),
 )
