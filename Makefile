@@ -28,7 +28,7 @@ APT_LINT_PKGS := linux-source-6.1
 
 VENV_STAMP := $(VENV)/.pemove-deps
 
-.PHONY: all deps apt-deps kmod demo test test-unit test-guest lint clean bench
+.PHONY: all deps apt-deps kmod demo demo-storm test test-unit test-guest lint clean bench
 
 all: kmod
 
@@ -72,7 +72,12 @@ test-guest: deps
 		python -m pytest tests/guest -v -rs $(PYTEST_ARGS)
 
 bench: deps
-	$(PY) -m pemove.cli bench
+	$(PY) -m pemove.cli bench $(BENCH_ARGS)
+
+# The demo plus a long move storm, for more confidence than CI's 200 moves.
+STORM ?= 2000
+demo-storm: deps kmod
+	$(PY) -m pemove.cli demo --storm $(STORM)
 
 # --- lint ------------------------------------------------------------------
 
