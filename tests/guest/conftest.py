@@ -38,7 +38,7 @@ WIPE_BYTES = 1 << 20  # old LV metadata or test data must not leak across tests
 # the whole VM hitting pemove vm's timeout with no JUnit XML written.
 TEST_TIMEOUT = int(os.environ.get("PEMOVE_TEST_TIMEOUT", "600"))
 DM_PREFIX = "pemove-t"
-LV_BUSY_WAIT = 15.0  # seconds an LV may stay busy (udev) before cleanup fails
+LV_BUSY_WAIT = 180.0  # seconds an LV may stay busy (udev probe on slow TCG guests)
 
 
 @pytest.hookimpl(tryfirst=True)

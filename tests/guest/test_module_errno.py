@@ -29,30 +29,6 @@ C = uapi.const
 ES = 2048  # 1 MiB extents
 
 
-@pytest.fixture(autouse=True)
-def _udev_settled() -> Iterator[None]:
-    """Remove this test's LVs once udev has let go of their nodes.
-
-    udev opens every new LV node to probe it, and LV_REMOVE of an open LV is
-    EBUSY by contract; on a slow (TCG) guest the probe can outlast a test.
-    """
-    yield
-    from pemove.control import Control
-
-    deadline = time.monotonic() + 180
-    with Control() as ctl:
-        for info in ctl.lv_list():
-            while True:
-                subprocess.run(["udevadm", "settle", "--timeout=30"], check=False)
-                try:
-                    ctl.lv_remove(info.name)
-                    break
-                except errors.LVBusy:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-
-
 def raw(op: str, **fields: Any) -> Any:
     """A request struct for ``op`` with the client's version and ``fields``."""
     req = ffi.new(uapi.IOC_STRUCT[op] + " *")

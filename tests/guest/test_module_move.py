@@ -18,46 +18,15 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
+from _lvnode import wait_node
 from pemove import errors
 from pemove.control import Control, Extent
 
 ES = 4096  # 2 MiB extents: two copy chunks each
 BLOCK = 4096
 HDR = struct.Struct("<QQ")  # block index, generation
-
-
-@pytest.fixture(autouse=True)
-def _udev_settled() -> Iterator[None]:
-    """Remove this test's LVs once udev has let go of their nodes.
-
-    udev opens every new LV node to probe it, and LV_REMOVE of an open LV is
-    EBUSY by contract; on a slow (TCG) guest the probe can outlast a test.
-    """
-    yield
-    from pemove.control import Control
-
-    deadline = time.monotonic() + 180
-    with Control() as ctl:
-        for info in ctl.lv_list():
-            while True:
-                subprocess.run(["udevadm", "settle", "--timeout=30"], check=False)
-                try:
-                    ctl.lv_remove(info.name)
-                    break
-                except errors.LVBusy:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-
-
-def wait_node(path: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
 
 
 def block_bytes(index: int, gen: int) -> bytes:
