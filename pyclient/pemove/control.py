@@ -18,6 +18,7 @@ import errno
 import fcntl
 import os
 import stat
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -485,6 +486,26 @@ class Control:
         req = self._new(op)
         req.name = _name_bytes(name, op)
         self._call(op, req, lv=name)
+
+    def lv_remove_when_released(self, name: str, timeout: float = 10.0) -> None:
+        """:meth:`lv_remove`, retried while the LV is busy, for at most *timeout* s.
+
+        udev (blkid) opens every new LV node to probe it, and removing an open
+        LV is EBUSY by contract, so a script that removes an LV it has just
+        created must wait for the probe to let go.
+
+        :raises errors.LVBusy: still busy after *timeout* seconds
+        :raises errors.PemoveError: as :meth:`lv_remove`
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.lv_remove(name)
+                return
+            except errors.LVBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def lv_list(self) -> list[LVInfo]:
         """PEMOVE_IOC_LV_LIST: every LV, in the module's order.

@@ -141,15 +141,7 @@ def pemove_lv(
     try:
         yield info, node
     finally:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                ctl.lv_remove(name)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)  # udev's blkid may still hold the node open
+        ctl.lv_remove_when_released(name, timeout=20)
 
 
 def slab_bytes() -> dict[str, int]:

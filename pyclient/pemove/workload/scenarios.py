@@ -155,15 +155,7 @@ def _lv(
     try:
         yield info, node
     finally:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                ctl.lv_remove(name)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)  # udev or blkid may still hold the node open
+        ctl.lv_remove_when_released(name, timeout=10)
 
 
 class _Mover:
