@@ -69,7 +69,7 @@ test-unit: deps
 # (results/vm/<time>-<release>/junit-<release>.xml).
 test-guest: deps
 	$(PY) -m pemove.vm.cli --kernel $(KERNEL) --timeout $(VM_TIMEOUT) $(VM_ARGS) -- \
-		python -m pytest tests/guest -v -rs $(PYTEST_ARGS)
+		python -m pytest tests/guest -v -rfEs $(PYTEST_ARGS)
 
 bench: deps
 	$(PY) -m pemove.cli bench $(BENCH_ARGS)

@@ -48,6 +48,20 @@ def _junit_counts(path: Path) -> dict[str, int]:
     return {k: sum(int(s.get(k, 0)) for s in suites) for k in keys}
 
 
+def _junit_failures(path: Path) -> list[str]:
+    """One line per failed or errored guest test: its id and the first line of why."""
+    lines = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for kind in ("failure", "error"):
+            bad = case.find(kind)
+            if bad is None:
+                continue
+            why = (bad.get("message") or bad.text or "").strip().splitlines()
+            first = why[0][:300] if why else ""
+            lines.append(f"{case.get('classname')}::{case.get('name')} ({kind}): {first}")
+    return lines
+
+
 @pytest.mark.vm
 @pytest.mark.parametrize("kernel", KERNELS, ids=[k.release for k in KERNELS])
 def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +83,7 @@ def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) 
         "pytest",
         "tests/guest",
         "-v",
-        "-rs",
+        "-rfEs",
         *EXTRA,
     ]
     results_dir = None
@@ -104,7 +118,9 @@ def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) 
             f"{counts['errors']} errors, {counts['skipped']} skipped; {junit}",
             flush=True,
         )
+    failed = _junit_failures(junit)
     assert rc == 0, (
-        f"guest tier on {kernel.release} exited {rc}: {summary[-1:]}; {detail}"
+        f"guest tier on {kernel.release} exited {rc}: {summary[-1:]}; {detail}\n"
+        + "\n".join(failed)
     )
     assert counts["tests"] > counts["skipped"], "every guest test was skipped"

@@ -88,8 +88,10 @@ def test_create_on_three_disks(ctl: Control, disks: list[str]) -> None:
 
 
 def test_pvs_are_held_exclusively_and_shared(ctl: Control, disks: list[str]) -> None:
-    ctl.lv_create("a", ES, [at(disks[0], 0)])
-    ctl.lv_create("b", ES, [at(disks[0], 1)])  # a second LV on the same PV
+    a = ctl.lv_create("a", ES, [at(disks[0], 0)])
+    b = ctl.lv_create("b", ES, [at(disks[0], 1)])  # a second LV on the same PV
+    wait_node(a.node)  # udev's probe holds them open for a moment
+    wait_node(b.node)
     with pytest.raises(OSError) as exc:
         os.close(os.open(disks[0], os.O_RDWR | os.O_EXCL))
     assert exc.value.errno == errno.EBUSY
