@@ -58,7 +58,9 @@ def _junit_failures(path: Path) -> list[str]:
                 continue
             why = (bad.get("message") or bad.text or "").strip().splitlines()
             first = why[0][:300] if why else ""
-            lines.append(f"{case.get('classname')}::{case.get('name')} ({kind}): {first}")
+            lines.append(
+                f"{case.get('classname')}::{case.get('name')} ({kind}): {first}"
+            )
     return lines
 
 
