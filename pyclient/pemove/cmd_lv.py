@@ -39,6 +39,7 @@ from pemove.control import (
     Control,
     Extent,
     LegacyFallbackWarning,
+    LEStatus,
     LVInfo,
     LVStatus,
     MoveResult,
@@ -454,6 +455,58 @@ def _show_warning(
     print(f"pemove: warning: {message}", file=sys.stderr)
 
 
+def _le_state(le: LEStatus) -> list[str]:
+    """What holds an LE, in words: who owns it and what its IO is doing."""
+    words = []
+    if le.moving:
+        words.append("a PE_MOVE is copying it")
+    if le.wrlocked:
+        words.append("a PE_LOCK (legacy move) holds its writes")
+    if le.inflight:
+        words.append(f"{le.inflight} bios in flight")
+    if le.held:
+        words.append(f"{le.held} bios held")
+    return words
+
+
+def _failed_move(
+    ctl: Control, name: str, le: int, source: Extent, dest: Extent, exc: OSError
+) -> dict[str, Any]:
+    """Where the LE that failed to move lives now, read back from LV_STATUS.
+
+    A failed PE_MOVE leaves the map as it was; this is the evidence, and on
+    EBUSY it names what else owns the LE.
+    """
+    record: dict[str, Any] = {
+        "le": le,
+        "from": dataclasses.asdict(source),
+        "to": dataclasses.asdict(dest),
+        "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno)),
+    }
+    try:
+        now = ctl.lv_status(name).les[le]
+    except (OSError, IndexError) as again:  # e.g. the LV was removed meanwhile
+        record["status_error"] = str(again)
+        return record
+    record["pe_now"] = dataclasses.asdict(now.pe)
+    record["unchanged"] = now.pe == source
+    record["state"] = _le_state(now)
+    return record
+
+
+def _failed_line(name: str, failed: dict[str, Any]) -> str:
+    if "pe_now" not in failed:
+        return f"LE {failed['le']}: could not read its state back ({failed['status_error']})"
+    where = Extent(**failed["pe_now"])
+    if failed["unchanged"]:
+        line = f"{name} LE {failed['le']} is still on {where}: the map is unchanged"
+    else:
+        line = f"{name} LE {failed['le']} is now on {where}, not where it was"
+    if failed["state"]:
+        line += "; now: " + ", ".join(failed["state"])
+    return line
+
+
 @_reports_errors
 def _cmd_move(args: argparse.Namespace) -> int:
     with Control() as ctl:
@@ -485,6 +538,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
         records: list[dict[str, Any]] = []
         progress = _Progress(len(plan), sys.stderr) if len(plan) > 1 else None
         failure: OSError | None = None
+        failed: dict[str, Any] | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("always", LegacyFallbackWarning)
             warnings.showwarning = _show_warning
@@ -505,6 +559,8 @@ def _cmd_move(args: argparse.Namespace) -> int:
                         progress.moved(le, dest, result)
             except OSError as exc:
                 failure = exc
+                le, source, dest = plan[len(records)]
+                failed = _failed_move(ctl, args.name, le, source, dest, exc)
             finally:
                 if progress:
                     progress.close()
@@ -515,6 +571,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
                 "lv": args.name,
                 "moves": records,
                 "error": str(failure) if failure else None,
+                "failed": failed,
             }
         )
     else:
@@ -537,6 +594,8 @@ def _cmd_move(args: argparse.Namespace) -> int:
             f" after moving {len(records)} of {len(plan)} LEs" if len(plan) > 1 else ""
         )
         print(f"pemove move: {failure}{done}", file=sys.stderr)
+        if failed is not None:
+            print(f"pemove move: {_failed_line(args.name, failed)}", file=sys.stderr)
         return exit_code_for(failure)
     return exitcodes.OK
 

@@ -9,18 +9,22 @@ after a failure, that the writers all returned (no write stayed held), that
 the verifier finds no lost, stale or corrupt block, and -- through the
 conftest -- that the kernel log holds nothing but the expected IO errors.
 
-Not covered: a failure of the final flush alone.  dm-flakey fails flushes
-only together with the data writes (both are WRITE bios), so the flush
-cannot be made to fail after a copy that succeeded without a timing race.
+A failure of the final flush alone cannot be built from device-mapper:
+dm-flakey fails flushes only together with data writes, and the error
+target completes empty flushes.  scsi_debug can fail one SCSI command by
+opcode from Linux 6.7 on, so on 6.12 the destination is a scsi_debug disk
+whose next SYNCHRONIZE CACHE fails; on 6.1 that test is skipped.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +32,16 @@ from pemove import errors
 from pemove.control import Control, Extent
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.faults import TOTALS, Load, clean_les, linear_pv, settle, wait_node
+from pemove.workload.faults import (
+    TOTALS,
+    Load,
+    ScsiDebugDisk,
+    clean_les,
+    linear_pv,
+    scsi_debug_disk,
+    settle,
+    wait_node,
+)
 
 ES = 8192  # 4 MiB extents: four 1 MiB copy chunks, so a fault can land mid-copy
 BPE = ES * 512 // BLOCK_SIZE
@@ -45,12 +58,15 @@ class Rig:
     dst: dm.DmDevice
     disks: list[str]
     node: str
+    loads: list[Load] = field(default_factory=list)
 
     def dest(self) -> Extent:
         return Extent(self.dst.major, self.dst.minor, 0)
 
     def load(self, les: list[int], seed: int = 5) -> Load:
-        return Load(self.node, "fl", BPE, les, 2, writers=2, seed=seed)
+        load = Load(self.node, "fl", BPE, les, 2, writers=2, seed=seed)
+        self.loads.append(load)
+        return load
 
 
 @pytest.fixture
@@ -65,7 +81,10 @@ def rig(ctl: Control, disks: list[str]) -> Iterator[Rig]:
     )
     wait_node(lv.node)
     settle()
-    yield Rig(ctl, src0, src1, dst, disks, lv.node)
+    rig = Rig(ctl, src0, src1, dst, disks, lv.node)
+    yield rig
+    for load in rig.loads:  # a failed assertion skipped finish(): stop the writers
+        load.abandon()
     settle()
 
 
@@ -85,15 +104,17 @@ def move_in_thread(
     return th, out
 
 
-def failed_move(rig: Rig, load: Load, inject: Any, le: int = 0) -> errors.PemoveError:
-    """Run the writers, inject, move ``le`` to ``dst``; return the move's error."""
+def failed_move(
+    rig: Rig, load: Load, inject: Any, le: int = 0, dest: Extent | None = None
+) -> errors.PemoveError:
+    """Run the writers, inject, move ``le`` to ``dest`` (``dst``); return the error."""
     before = rig.ctl.lv_status("fl")
     load.start()
     load.wait_writes(20)
     inject()
     TOTALS.moves_attempted += 1
     with pytest.raises(errors.PemoveError) as exc:
-        rig.ctl.pe_move("fl", le, rig.dest())
+        rig.ctl.pe_move("fl", le, dest or rig.dest())
     TOTALS.moves_failed += 1
     load.wait_writes(20)  # the LE takes writes again after the failure
     after = rig.ctl.lv_status("fl")
@@ -186,6 +207,58 @@ def test_slow_destination_succeeds(rig: Rig) -> None:
     assert status.les[0].pe == rig.dest()
     print(f"slow move: copy {stats.copy_ns / 1e9:.2f} s, bios held {stats.bios_held}")
     finish_clean(rig, load)
+
+
+SYNCHRONIZE_CACHE_10 = 0x35
+# scsi_debug rule: fail the next SYNCHRONIZE CACHE(10) once, with CHECK
+# CONDITION, HARDWARE ERROR, "internal target failure" (44/00).  The SCSI
+# midlayer does not retry a hardware error; the block layer reports it as
+# BLK_STS_TARGET ("critical target error"), which is EREMOTEIO, and PE_MOVE
+# returns the block layer's errno (docs/HACKING.md, the errno table).
+FLUSH_FAILS_ONCE = f"2 -1 {SYNCHRONIZE_CACHE_10:#x} 0 0 0x2 0x4 0x44 0x0"
+
+
+@pytest.fixture
+def flushfail(ctl: Control) -> Iterator[ScsiDebugDisk]:
+    """A scsi_debug disk with a write cache (so flushes reach it) and a fault file."""
+    with scsi_debug_disk(ctl, "dev_size_mb=64") as disk:
+        if not disk.error_file.exists():
+            pytest.skip(
+                f"scsi_debug on {os.uname().release} has no per-command error "
+                "injection (Linux 6.7+): a flush cannot fail alone here"
+            )
+        cache = Path(f"/sys/block/{os.path.basename(disk.node)}/queue/write_cache")
+        assert cache.read_text().strip() == "write back", "flushes would not reach it"
+        yield disk
+
+
+@pytest.mark.kmsg_allow(
+    *EXPECTED,
+    r"Synchronize Cache",
+    r"Sense Key",
+    r"Add\. Sense",
+    r"FAILED Result",
+    r"fail command 0x35",
+    r"critical target error",
+)
+def test_final_flush_fails(rig: Rig, flushfail: ScsiDebugDisk) -> None:
+    """The copy's writes land, the flush after them fails: EIO, map unchanged."""
+    TOTALS.injected.append("final flush fails (scsi_debug SYNCHRONIZE CACHE error)")
+    dest = Extent.from_path(flushfail.node, 0)
+    load = rig.load([0, 1])
+    err = failed_move(
+        rig, load, lambda: flushfail.error_file.write_text(FLUSH_FAILS_ONCE), dest=dest
+    )
+    assert err.errno == errno.EREMOTEIO, err
+    # The rule fired: its count went from -1 to 0.  Nothing but the move's
+    # flush reaches this disk, so that flush is what failed.
+    rules = flushfail.error_file.read_text().splitlines()[1:]
+    assert [r.split()[:3] for r in rules] == [["2", "0", "0x35"]], rules
+    finish_clean(rig, load)
+    # The same move with the fault spent succeeds onto the same disk.
+    TOTALS.moves_attempted += 1
+    rig.ctl.pe_move("fl", 0, dest)
+    assert rig.ctl.lv_status("fl").les[0].pe == dest
 
 
 def test_zz_closing_figures() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import glob
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from pemove import errors, uapi
 from pemove.control import Control, Extent
+from pemove.workload.faults import scsi_debug_disk
 
 ffi = uapi.ffi
 C = uapi.const
@@ -513,25 +513,10 @@ def test_output_padding_is_zeroed(ctl: Control, disks: list[str]) -> None:
 @pytest.fixture
 def disk4k(ctl: Control) -> Iterator[str]:
     """A scsi_debug disk with 4096-byte logical blocks."""
-    subprocess.run(
-        ["modprobe", "scsi_debug", "sector_size=4096", "dev_size_mb=64"], check=True
-    )
-    try:
-        pattern = "/sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block/*"
-        deadline = time.monotonic() + 30
-        while not (found := glob.glob(pattern)):
-            assert time.monotonic() < deadline, "scsi_debug made no disk"
-            time.sleep(0.1)
-        subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
-        node = "/dev/" + os.path.basename(found[0])
-        lbs = Path(f"/sys/block/{os.path.basename(node)}/queue/logical_block_size")
+    with scsi_debug_disk(ctl, "sector_size=4096", "dev_size_mb=64") as disk:
+        lbs = Path(f"/sys/block/{os.path.basename(disk.node)}/queue/logical_block_size")
         assert lbs.read_text().strip() == "4096"
-        yield node
-    finally:
-        subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
-        for info in ctl.lv_list():  # they hold the disk open
-            ctl.lv_remove(info.name)
-        subprocess.run(["rmmod", "scsi_debug"], check=False)
+        yield disk.node
 
 
 def test_create_extent_misaligned_to_pv_block_size(ctl: Control, disk4k: str) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pemove import cmd_lv, errors, exitcodes
+from pemove import cmd_lv, errors, exitcodes, uapi
 from pemove.cmd_lv import PVSpec, ToSpec
-from pemove.control import Extent, MoveResult, MoveStats
+from pemove.control import Extent, LEStatus, MoveResult, MoveStats
 
 
 def lv_parser() -> argparse.ArgumentParser:
@@ -249,3 +249,33 @@ def test_registered_in_the_main_parser() -> None:
 
     args = cli.build_parser().parse_args(["list", "--json"])
     assert args.func.__name__ == "_cmd_list"
+
+
+def _le(state: int = 0, inflight: int = 0, held: int = 0) -> LEStatus:
+    return LEStatus(3, Extent(254, 1, 8192), state, inflight, held)
+
+
+def test_failure_report_names_what_owns_the_le() -> None:
+    assert cmd_lv._le_state(_le()) == []
+    words = cmd_lv._le_state(
+        _le(uapi.const["PEMOVE_LE_MOVING"] | uapi.const["PEMOVE_LE_LOCKED"], 0, 2)
+    )
+    assert words == ["a PE_MOVE is copying it", "2 bios held"]
+    words = cmd_lv._le_state(_le(uapi.const["PEMOVE_LE_WRLOCKED"], 1))
+    assert words == ["a PE_LOCK (legacy move) holds its writes", "1 bios in flight"]
+
+
+def test_failure_line_says_whether_the_map_changed() -> None:
+    src = {"major": 254, "minor": 1, "sector": 8192}
+    same = {"le": 3, "pe_now": src, "unchanged": True, "state": []}
+    assert cmd_lv._failed_line("lv0", same) == (
+        "lv0 LE 3 is still on 254:1+8192: the map is unchanged"
+    )
+    busy = dict(same, state=["a PE_MOVE is copying it"])
+    assert cmd_lv._failed_line("lv0", busy).endswith("; now: a PE_MOVE is copying it")
+    moved = dict(same, unchanged=False)
+    assert "not where it was" in cmd_lv._failed_line("lv0", moved)
+    gone = {"le": 3, "status_error": "no LV lv0"}
+    assert "could not read its state back (no LV lv0)" in cmd_lv._failed_line(
+        "lv0", gone
+    )

@@ -10,11 +10,15 @@ tables themselves come from :mod:`pemove.workload.dm`.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pemove.workload import dm
@@ -29,6 +33,7 @@ __all__ = [
     "Totals",
     "clean_les",
     "linear_pv",
+    "scsi_debug_disk",
     "settle",
     "wait_node",
 ]
@@ -135,6 +140,13 @@ class Load:
                 )
             time.sleep(0.01)
 
+    def abandon(self, timeout: float = 60.0) -> None:
+        """Stop the writers without verifying: a failed test's cleanup, so the LV closes."""
+        self.stop.set()
+        for t in self.threads:
+            if t.ident is not None:
+                t.join(timeout)
+
     def finish(self, timeout: float = 120.0) -> Report:
         """Stop and join the writers (every held write must complete), then verify.
 
@@ -161,3 +173,55 @@ def clean_les(status: Any) -> bool:
 def linear_pv(name: str, disk: str, sectors: int, offset: int = 0) -> dm.DmDevice:
     """A linear dm device over part of ``disk``: a PV whose table can be swapped."""
     return dm.create(name, dm.linear_table(disk, sectors, offset))
+
+
+@dataclass(frozen=True)
+class ScsiDebugDisk:
+    """The disk ``modprobe scsi_debug`` made, and its per-command fault file."""
+
+    node: str
+    hctl: str
+
+    @property
+    def error_file(self) -> Path:
+        """scsi_debug's per-device error injection rules (Linux 6.7+, debugfs)."""
+        return Path("/sys/kernel/debug/scsi_debug") / self.hctl / "error"
+
+
+@contextlib.contextmanager
+def scsi_debug_disk(ctl: Any, *params: str) -> Iterator[ScsiDebugDisk]:
+    """Load scsi_debug with ``params``; yield its one disk; unload it afterwards.
+
+    Every LV is removed before the unload, because an LV with an extent on the
+    disk holds it open.  Debugfs is mounted for the error file if it is not.
+    """
+    if os.path.exists("/sys/module/scsi_debug"):
+        raise RuntimeError(
+            "scsi_debug is loaded already: its parameters would not apply"
+        )
+    subprocess.run(["modprobe", "scsi_debug", *params], check=True)
+    mounted = False
+    try:
+        pattern = "/sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block/*"
+        deadline = time.monotonic() + 30
+        while not (found := glob.glob(pattern)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("scsi_debug made no disk within 30 s")
+            time.sleep(0.1)
+        settle()
+        if not os.path.ismount("/sys/kernel/debug"):
+            subprocess.run(
+                ["mount", "-t", "debugfs", "none", "/sys/kernel/debug"], check=True
+            )
+            mounted = True
+        hctl = Path(found[0]).parent.parent.name  # .../<h:c:t:l>/block/sdX
+        yield ScsiDebugDisk("/dev/" + os.path.basename(found[0]), hctl)
+    finally:
+        settle()
+        for info in ctl.lv_list():
+            ctl.lv_remove_when_released(info.name, timeout=30)
+        if mounted:
+            subprocess.run(["umount", "/sys/kernel/debug"], check=False)
+        res = subprocess.run(["rmmod", "scsi_debug"], capture_output=True, text=True)
+        if res.returncode:
+            raise RuntimeError(f"rmmod scsi_debug failed: {res.stderr.strip()}")

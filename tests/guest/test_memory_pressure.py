@@ -1,0 +1,145 @@
+"""Moves and IO complete under memory pressure, with swap on a pemove LV.
+
+DESCRIPTION: the guest tier's VM has 1 GiB.  Swap goes on a 256 MiB pemove
+LV; a hog process (a few lines of Python, below) takes MemAvailable plus
+HOG_EXTRA_MIB, so at least that much of it must be swapped out through the
+LV, and keeps touching its pages, stamping each with its index.  While it
+runs, LEs of the swap LV (the ones holding the swap header and the first
+slots) and of a second LV under an O_DIRECT writer are moved.  Each move
+must finish within MOVE_BOUND_S; the writer must keep making progress;
+afterwards the hog checks that every page came back from swap with its own
+stamp, and the verifier checks the writer's LV.
+
+The bound: a 4 MiB move takes well under a second under TCG on an idle host
+(the slow-destination fault test moves the same size through 2 s of
+injected delay).  MOVE_BOUND_S = 25 s allows a loaded CI host and swap
+traffic, and stays below the guest's 30 s hung-task timeout, so a move
+that deadlocks on memory -- the copy waiting for reclaim that waits for
+swap writes held by the copy -- fails here instead of merely being slow.
+The copy buffers are reserved per LV at LV_CREATE and the IO path uses
+mempools, which is what lets it finish.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pemove.control import Control, Extent
+from pemove.workload.blockfmt import BLOCK_SIZE
+from pemove.workload.faults import TOTALS, Load, clean_les, settle, wait_node
+
+ES = 8192  # 4 MiB
+SWAP_LES = 64  # 256 MiB of swap
+HOG_EXTRA_MIB = 96
+MOVE_BOUND_S = 25.0
+IO_BASE = 80 * ES  # the writer's LV lives after the swap LV on disk 0
+
+HOG = r"""
+import mmap, struct, sys, time
+open("/proc/self/oom_score_adj", "w").write("1000")  # the OOM killer's first pick
+extra = int(sys.argv[1]) << 20
+seconds = float(sys.argv[2])
+avail = 0
+for line in open("/proc/meminfo"):
+    if line.startswith("MemAvailable:"):
+        avail = int(line.split()[1]) << 10
+size = (avail + extra) // mmap.PAGESIZE * mmap.PAGESIZE
+buf = mmap.mmap(-1, size)
+pages = size // mmap.PAGESIZE
+stamp = struct.Struct("<Q")
+for i in range(pages):
+    stamp.pack_into(buf, i * mmap.PAGESIZE, i)
+print(f"hog: {size >> 20} MiB touched", flush=True)
+deadline = time.monotonic() + seconds
+i = 0
+while time.monotonic() < deadline:
+    i = (i + 7919) % pages
+    buf[i * mmap.PAGESIZE + 8] = (buf[i * mmap.PAGESIZE + 8] + 1) & 0xFF
+bad = sum(1 for i in range(pages) if stamp.unpack_from(buf, i * mmap.PAGESIZE)[0] != i)
+print(f"hog: {pages} pages checked, {bad} bad", flush=True)
+sys.exit(1 if bad else 0)
+"""
+
+
+def _meminfo(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+@pytest.fixture
+def swap_lv(ctl: Control, disks: list[str]) -> Iterator[str]:
+    if len(disks) < 2:
+        pytest.skip("needs 2 disks")
+    if _meminfo("MemTotal") > 3 << 20:
+        pytest.skip("needs a small guest (the guest tier's 1 GiB)")
+    lv = ctl.lv_create(
+        "sw", ES, [Extent.from_path(disks[0], i * ES) for i in range(SWAP_LES)]
+    )
+    wait_node(lv.node)
+    settle()
+    subprocess.run(["mkswap", lv.node], check=True, capture_output=True)
+    subprocess.run(["swapon", lv.node], check=True, capture_output=True)
+    try:
+        yield lv.node
+    finally:
+        subprocess.run(["swapoff", lv.node], check=False, capture_output=True)
+        settle()
+
+
+def test_moves_and_io_under_memory_pressure(
+    ctl: Control, disks: list[str], swap_lv: str
+) -> None:
+    io = ctl.lv_create(
+        "io", ES, [Extent.from_path(disks[0], IO_BASE + i * ES) for i in range(2)]
+    )
+    wait_node(io.node)
+    settle()
+    load = Load(io.node, "io", ES * 512 // BLOCK_SIZE, [0, 1], 2, writers=2, seed=7)
+    hog = subprocess.Popen(
+        [sys.executable, "-c", HOG, str(HOG_EXTRA_MIB), "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    durations: list[tuple[str, float]] = []
+    try:
+        assert hog.stdout is not None
+        assert "touched" in hog.stdout.readline(), "the hog did not get its memory"
+        swapped = _meminfo("SwapTotal") - _meminfo("SwapFree")
+        load.start()
+        # swap header and first slots, then the writer's LEs, twice over
+        plan = [("sw", le, Extent.from_path(disks[1], le * ES)) for le in range(4)]
+        plan += [
+            ("io", le, Extent.from_path(disks[1], (70 + le) * ES)) for le in range(2)
+        ]
+        for lv, le, dest in plan:
+            writes = load.writes()
+            start = time.monotonic()
+            TOTALS.moves_attempted += 1
+            ctl.pe_move(lv, le, dest)
+            took = time.monotonic() - start
+            durations.append((f"{lv}/{le}", took))
+            assert took < MOVE_BOUND_S, f"move of {lv} LE {le} took {took:.1f} s"
+            load.wait_writes(1, timeout=MOVE_BOUND_S)
+            assert load.writes() > writes
+        out, _ = hog.communicate(timeout=120)
+    finally:
+        if hog.poll() is None:
+            hog.kill()
+            hog.wait()
+    print(f"swap in use when the moves began: {swapped >> 10} MiB")
+    print("move seconds:", ", ".join(f"{n} {t:.2f}" for n, t in durations))
+    print(out.strip())
+    assert hog.returncode == 0, f"the hog found pages that did not survive swap: {out}"
+    assert swapped >= (HOG_EXTRA_MIB // 2) << 10, (
+        f"only {swapped} KiB swapped: no pressure"
+    )
+    report = load.finish()
+    assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
+    assert clean_les(ctl.lv_status("sw")) and clean_les(ctl.lv_status("io"))
