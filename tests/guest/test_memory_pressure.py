@@ -129,6 +129,9 @@ def test_moves_and_io_under_memory_pressure(
             load.wait_writes(1, timeout=MOVE_BOUND_S)
             assert load.writes() > writes
         out, _ = hog.communicate(timeout=120)
+    except BaseException:
+        load.abandon()  # stop the writers, so that the LV can be removed
+        raise
     finally:
         if hog.poll() is None:
             hog.kill()
