@@ -19,7 +19,11 @@ whose next SYNCHRONIZE CACHE fails; on 6.1 that test is skipped.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +34,7 @@ from typing import Any
 import pytest
 from pemove import errors
 from pemove.control import Control, Extent
-from pemove.workload import dm
+from pemove.workload import blockfmt, dm
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.faults import (
     TOTALS,
@@ -207,6 +211,85 @@ def test_slow_destination_succeeds(rig: Rig) -> None:
     assert status.les[0].pe == rig.dest()
     print(f"slow move: copy {stats.copy_ns / 1e9:.2f} s, bios held {stats.bios_held}")
     finish_clean(rig, load)
+
+
+MOVER = """
+import sys
+from pemove.control import Control, Extent
+with Control() as ctl:
+    print("moving", flush=True)
+    ctl.pe_move("fl", 0, Extent(*map(int, sys.argv[1:4])))
+"""
+
+
+def _wait_le(rig: Rig, what: str, cond: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond(rig.ctl.lv_status("fl").les[0]):
+        assert time.monotonic() < deadline, f"LE 0: {what} did not happen"
+        time.sleep(0.02)
+
+
+def test_killed_while_draining_unlocks_the_le(rig: Rig) -> None:
+    """SIGKILL while PE_MOVE waits for a stuck bio: EINTR path, LE unlocked, map kept.
+
+    The source PV is suspended without flushing, so a write to LE0 stays in
+    flight for as long as the test wants; PE_MOVE then waits for it in a
+    killable sleep.  Killing the mover must end that wait, release the bios
+    it held to the old PE, and leave nothing locked; after the resume every
+    write lands where the map (unchanged) says.
+    """
+    TOTALS.injected.append("mover killed while draining (dm suspend --noflush)")
+    before = rig.ctl.lv_status("fl")
+    node = rig.node
+    fd = os.open(node, os.O_RDWR | os.O_DIRECT)
+    bufs = [mmap.mmap(-1, BLOCK_SIZE) for _ in range(2)]
+    for gen, buf in enumerate(bufs, start=1):
+        buf[:] = blockfmt.pack(3, 1, gen)
+    first = threading.Thread(target=os.pwritev, args=(fd, [bufs[0]], 3 * BLOCK_SIZE))
+    second = threading.Thread(target=os.pwritev, args=(fd, [bufs[1]], 3 * BLOCK_SIZE))
+    mover = None
+    rig.src0.suspend_noflush()
+    try:
+        first.start()
+        _wait_le(rig, "a write in flight", lambda le: le.inflight == 1)
+        dest = rig.dest()
+        mover = subprocess.Popen(
+            [sys.executable, "-c", MOVER, str(dest.major), str(dest.minor), "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert mover.stdout is not None and mover.stdout.readline() == "moving\n"
+        _wait_le(rig, "PE_MOVE took the lock", lambda le: le.locked and le.moving)
+        second.start()  # arrives while locked: held, not sent
+        _wait_le(rig, "the second write was held", lambda le: le.held == 1)
+        TOTALS.moves_attempted += 1
+        mover.kill()
+        assert mover.wait(timeout=30) == -signal.SIGKILL
+        TOTALS.moves_failed += 1
+        le = rig.ctl.lv_status("fl").les[0]
+        assert (le.state, le.held) == (0, 0), le
+        assert le.pe == before.les[0].pe
+    finally:
+        rig.src0.resume()
+        if mover is not None and mover.poll() is None:
+            mover.kill()
+            mover.wait()
+        first.join(60)
+        second.join(60)
+        os.close(fd)
+    assert not first.is_alive() and not second.is_alive(), "a write never completed"
+    after = rig.ctl.lv_status("fl")
+    assert [x.pe for x in after.les] == [x.pe for x in before.les]
+    assert after.counters.moves == before.counters.moves
+    assert clean_les(after)
+    # The held write was released after the stuck one was sent, so it is the
+    # one on disk: generation 2.
+    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
+    try:
+        os.preadv(fd, [bufs[0]], 3 * BLOCK_SIZE)
+    finally:
+        os.close(fd)
+    assert blockfmt.unpack(bufs[0]).generation == 2
 
 
 SYNCHRONIZE_CACHE_10 = 0x35

@@ -112,6 +112,13 @@ class DmDevice:
         """``/dev/dm-N``, which devtmpfs provides with or without udev."""
         return f"/dev/dm-{self.minor}"
 
+    def suspend_noflush(self) -> None:
+        """Suspend without flushing: bios in flight stay queued in dm until resume()."""
+        _dmsetup("suspend", "--noflush", "--noudevsync", self.name)
+
+    def resume(self) -> None:
+        _dmsetup("resume", "--noudevsync", self.name)
+
     def reload(self, table: str) -> None:
         """Swap in a new table (suspend, load, resume)."""
         _dmsetup("suspend", "--noudevsync", self.name)
