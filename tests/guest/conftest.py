@@ -14,6 +14,8 @@ A test that expects some kernel message says so with
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import shutil
@@ -53,6 +55,23 @@ def pytest_configure(config: pytest.Config) -> None:
     if IN_GUEST and config.pluginmanager.hasplugin("timeout"):
         if not getattr(config.option, "timeout", None):
             config.option.timeout = TEST_TIMEOUT
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault, concurrency and fuzz figures of this session, for the record.
+
+    Printed under the summary (so the console log has them) and written to
+    ``$PEMOVE_RESULTS/fault-figures.json`` next to the JUnit XML.
+    """
+    if not IN_GUEST:
+        return
+    from pemove.workload.faults import TOTALS
+
+    terminalreporter.write_line(f"pemove faults: {TOTALS.line()}")
+    results = os.environ.get("PEMOVE_RESULTS")
+    if results:
+        path = Path(results) / "fault-figures.json"
+        path.write_text(json.dumps(dataclasses.asdict(TOTALS), indent=2) + "\n")
 
 
 def pytest_collection_modifyitems(

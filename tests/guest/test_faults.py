@@ -342,8 +342,3 @@ def test_final_flush_fails(rig: Rig, flushfail: ScsiDebugDisk) -> None:
     TOTALS.moves_attempted += 1
     rig.ctl.pe_move("fl", 0, dest)
     assert rig.ctl.lv_status("fl").les[0].pe == dest
-
-
-def test_zz_closing_figures() -> None:
-    """Print the figures of this file's scenarios (for the closing note)."""
-    print("pemove faults:", TOTALS.line())
