@@ -24,7 +24,14 @@ from pemove import errors
 from pemove.control import Control, Extent
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.faults import TOTALS, Load, clean_les, settle, wait_node
+from pemove.workload.faults import (
+    TOTALS,
+    Load,
+    clean_les,
+    move_in_thread,
+    settle,
+    wait_node,
+)
 
 ES = 8192  # 4 MiB: four copy chunks
 BPE = ES * 512 // BLOCK_SIZE
@@ -40,24 +47,6 @@ def _slow_dest(disk: str, sectors: int, write_ms: int = 300) -> dm.DmDevice:
     return dm.create(
         "slow", dm.delay_table(disk, sectors, read_ms=0, write_ms=write_ms)
     )
-
-
-def _move_thread(
-    lv: str, le: int, dest: Extent
-) -> tuple[threading.Thread, dict[str, Any]]:
-    """PE_MOVE on its own control file, in a thread."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            with Control() as c:
-                out["stats"] = c.pe_move(lv, le, dest)
-        except errors.PemoveError as exc:
-            out["error"] = exc
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th, out
 
 
 def _wait_moving(ctl: Control, lv: str, le: int, timeout: float = 20.0) -> None:
@@ -80,7 +69,7 @@ def test_same_le_twice_one_gets_ebusy(ctl: Control, two: list[str]) -> None:
         "c", ES, [Extent.from_path(two[0], 0), Extent.from_path(two[0], ES)]
     )
     wait_node(lv.node)
-    th, out = _move_thread("c", 0, Extent(slow.major, slow.minor, 0))
+    th, out = move_in_thread("c", 0, Extent(slow.major, slow.minor, 0))
     TOTALS.moves_attempted += 2
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc:
@@ -100,7 +89,7 @@ def test_same_destination_twice_is_refused(ctl: Control, two: list[str]) -> None
     )
     wait_node(lv.node)
     dest = Extent(slow.major, slow.minor, 0)
-    th, out = _move_thread("c", 0, dest)
+    th, out = move_in_thread("c", 0, dest)
     TOTALS.moves_attempted += 2
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc:
@@ -120,7 +109,7 @@ def test_different_les_at_once_both_move(ctl: Control, two: list[str]) -> None:
     load = Load(lv.node, "c", BPE, [0, 1], 2, writers=2, seed=11)
     load.start()
     dests = [Extent(slow.major, slow.minor, 0), Extent(slow.major, slow.minor, 4 * ES)]
-    moves = [_move_thread("c", le, dests[le]) for le in (0, 1)]
+    moves = [move_in_thread("c", le, dests[le]) for le in (0, 1)]
     TOTALS.moves_attempted += 2
     for th, _ in moves:
         th.join(120)
@@ -147,7 +136,7 @@ def test_remove_while_io_and_while_moving_is_ebusy(
     report = load.finish()
     assert report.clean, report.summary()
     settle()
-    th, out = _move_thread("c", 0, Extent(slow.major, slow.minor, 0))
+    th, out = move_in_thread("c", 0, Extent(slow.major, slow.minor, 0))
     TOTALS.moves_attempted += 1
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc:

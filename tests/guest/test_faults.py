@@ -42,6 +42,7 @@ from pemove.workload.faults import (
     ScsiDebugDisk,
     clean_les,
     linear_pv,
+    move_in_thread,
     scsi_debug_disk,
     settle,
     wait_node,
@@ -90,22 +91,6 @@ def rig(ctl: Control, disks: list[str]) -> Iterator[Rig]:
     for load in rig.loads:  # a failed assertion skipped finish(): stop the writers
         load.abandon()
     settle()
-
-
-def move_in_thread(
-    ctl: Control, le: int, dest: Extent
-) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["stats"] = ctl.pe_move("fl", le, dest)
-        except errors.PemoveError as exc:
-            out["error"] = exc
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th, out
 
 
 def failed_move(
@@ -178,7 +163,7 @@ def test_destination_disappears_mid_copy(rig: Rig) -> None:
     load.start()
     load.wait_writes(20)
     TOTALS.moves_attempted += 1
-    th, out = move_in_thread(rig.ctl, 0, rig.dest())
+    th, out = move_in_thread("fl", 0, rig.dest())
     time.sleep(0.6)  # inside the copy: four sequential chunk writes at 1.5 s each
     assert th.is_alive(), f"the copy ended before the fault: {out}"
     rig.dst.reload(dm.error_table(4 * ES))

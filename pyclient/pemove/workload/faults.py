@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pemove import errors
+from pemove.control import Control, Extent
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger
@@ -33,6 +35,7 @@ __all__ = [
     "Totals",
     "clean_les",
     "linear_pv",
+    "move_in_thread",
     "scsi_debug_disk",
     "settle",
     "wait_node",
@@ -225,3 +228,24 @@ def scsi_debug_disk(ctl: Any, *params: str) -> Iterator[ScsiDebugDisk]:
         res = subprocess.run(["rmmod", "scsi_debug"], capture_output=True, text=True)
         if res.returncode:
             raise RuntimeError(f"rmmod scsi_debug failed: {res.stderr.strip()}")
+
+
+def move_in_thread(
+    lv: str, le: int, dest: Extent
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """PE_MOVE of ``lv`` LE ``le`` on its own control file, in a started thread.
+
+    The returned dict gets ``stats`` (MoveStats) or ``error`` (PemoveError).
+    """
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with Control() as ctl:
+                out["stats"] = ctl.pe_move(lv, le, dest)
+        except errors.PemoveError as exc:
+            out["error"] = exc
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th, out
