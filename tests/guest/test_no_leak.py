@@ -173,34 +173,20 @@ def test_output_slack_is_zero(ctl: Control, disks: list[str]) -> None:
         "LV_STATUS wrote past le_count"
     )
 
-    dest = Extent.from_path(disks[1], 0)
-    buf, _ = _request(
-        "PE_MOVE",
-        name=b"nl",
-        le=0,
-        dest={"major": dest.major, "minor": dest.minor, "sector": dest.sector},
-    )
-    _call(ctl, "PE_MOVE", buf)
-    check("PE_MOVE", buf)
+    def roundtrip(op: str, le: int, dest: Extent | None = None) -> None:
+        where = dest or Extent(0, 0, 0)
+        buf, _ = _request(
+            op,
+            name=b"nl",
+            le=le,
+            dest={"major": where.major, "minor": where.minor, "sector": where.sector},
+        )
+        _call(ctl, op, buf)
+        check(op, buf)
 
-    buf, _ = _request(
-        "PE_LOCK", name=b"nl", le=1, dest={"major": 0, "minor": 0, "sector": 0}
-    )
-    _call(ctl, "PE_LOCK", buf)
-    check("PE_LOCK", buf)
-    dest = Extent.from_path(disks[1], ES)
-    buf, _ = _request(
-        "PE_REMAP",
-        name=b"nl",
-        le=1,
-        dest={"major": dest.major, "minor": dest.minor, "sector": dest.sector},
-    )
-    _call(ctl, "PE_REMAP", buf)
-    check("PE_REMAP", buf)
-    buf, _ = _request(
-        "PE_UNLOCK", name=b"nl", le=1, dest={"major": 0, "minor": 0, "sector": 0}
-    )
-    _call(ctl, "PE_UNLOCK", buf)
-    check("PE_UNLOCK", buf)
+    roundtrip("PE_MOVE", 0, Extent.from_path(disks[1], 0))
+    roundtrip("PE_LOCK", 1)
+    roundtrip("PE_REMAP", 1, Extent.from_path(disks[1], ES))
+    roundtrip("PE_UNLOCK", 1)
 
     assert problems == []
