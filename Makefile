@@ -23,8 +23,9 @@ BUILD       := build
 APT_PKGS := qemu-system-x86 linux-image-amd64 linux-headers-amd64 \
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 fio lvm2 \
 	build-essential sparse kmod udev e2fsprogs busybox-static python3-venv
-# Only lint needs the kernel source (for checkpatch.pl).
-APT_LINT_PKGS := linux-source-6.1
+# Only lint needs the kernel source (for checkpatch.pl) and shellcheck.
+APT_LINT_PKGS := linux-source-6.1 shellcheck
+SHELL_SCRIPTS := vagrant/*.sh .ci/run .ci/apt-install
 
 VENV_STAMP := $(VENV)/.pemove-deps
 
@@ -85,8 +86,10 @@ CHECKPATCH_SRC := /usr/src/linux-source-6.1
 CHECKPATCH     := $(BUILD)/checkpatch/scripts/checkpatch.pl
 
 lint: deps $(CHECKPATCH)
-	$(VENV)/bin/ruff check pyclient tests setup.py
-	$(VENV)/bin/ruff format --check pyclient tests setup.py
+	@PKGS="$(APT_LINT_PKGS)" sh .ci/apt-install
+	$(VENV)/bin/ruff check pyclient tests vagrant setup.py
+	$(VENV)/bin/ruff format --check pyclient tests vagrant setup.py
+	shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS)
 	find kmod -name '*.[ch]' -print0 | xargs -0 -r $(CHECKPATCH) --strict \
 		--no-tree --quiet --show-types --file
 

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", nargs="?", default="bookworm")
     args = parser.parse_args(argv)
     override = os.environ.get("PEMOVE_DEBIAN_MIRROR")
-    uri = override or mirror_for(args.suite)
+    uri = override or mirror_for(args.suite, APT_ETC)
     if not uri:
         print(
             f"apt_mirror: no 'deb' source for suite {args.suite!r} with component"

@@ -25,8 +25,9 @@ PACKAGES=(
 	# the guest tier and the module build (linux-headers-amd64 pulls the
 	# headers of exactly the kernel linux-image-amd64 installs)
 	linux-headers-amd64 build-essential
-	python3 python3-venv python3-pip python3-setuptools
-	python3-pytest python3-cffi python3-pyudev python3-hypothesis
+	python3 python3-venv python3-pip python3-setuptools python3-wheel
+	python3-pytest python3-pytest-timeout python3-cffi python3-pyudev
+	python3-hypothesis
 	fio lvm2 dmsetup e2fsprogs util-linux rsync
 )
 DISK_GIB=10

@@ -1,9 +1,13 @@
 #!/bin/bash
 # Runs inside the guest as root (Vagrant's "build" provisioner): make sure
-# the build dependencies are there and build the module against the running
+# the build dependencies are there, install the Python package and its
+# `pemove` command in a venv, and build the module against the running
 # kernel's own headers.
 #
 #   provision.sh PROJECT_DIR
+#
+# The venv (/home/vagrant/venv) sees Debian's cffi, pyudev, pytest and
+# hypothesis (--system-site-packages), so the install needs no index.
 #
 # The local/bookworm box has every package preinstalled, because under
 # `make vagrant-test` the guest cannot reach any mirror.  Another box may
@@ -14,7 +18,8 @@ kver=$(uname -r)
 
 packages=(
 	"linux-headers-$kver" build-essential kmod
-	python3 python3-venv python3-pip python3-pytest python3-cffi
+	python3 python3-venv python3-pip python3-setuptools python3-wheel
+	python3-pytest python3-pytest-timeout python3-cffi
 	python3-pyudev python3-hypothesis fio lvm2 dmsetup e2fsprogs
 )
 missing=()
@@ -29,10 +34,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 		--no-install-recommends "${missing[@]}"
 fi
 
-kdir=/lib/modules/$kver/build
-[ -d "$kdir" ] || { echo "provision: $kdir missing" >&2; exit 1; }
 # Built as the owner of the synced tree, so a later rsync can replace it.
 owner=$(stat -c %U "$top")
+venv=$(getent passwd "$owner" | cut -d: -f6)/venv
+echo "provision: installing $top into $venv"
+runuser -u "$owner" -- python3 -m venv --system-site-packages "$venv"
+runuser -u "$owner" -- "$venv/bin/pip" install -q --no-index --no-deps \
+	--no-build-isolation -e "$top"
+
+kdir=/lib/modules/$kver/build
+[ -d "$kdir" ] || { echo "provision: $kdir missing" >&2; exit 1; }
 echo "provision: building $top/kmod for $kver"
 runuser -u "$owner" -- make -j"$(nproc)" -C "$top/kmod" KDIR="$kdir"
 ls -l "$top"/kmod/*.ko

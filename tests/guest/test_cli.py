@@ -25,6 +25,11 @@ PEMOVE = str(Path(sys.executable).parent / "pemove")
 
 
 def pemove(*args: str) -> subprocess.CompletedProcess[str]:
+    if not Path(PEMOVE).exists():
+        pytest.fail(
+            f"{PEMOVE} not found: install the package (pip install -e .) into "
+            "the Python that runs the tests"
+        )
     return subprocess.run(
         [PEMOVE, *args], capture_output=True, text=True, timeout=120, check=False
     )
