@@ -30,17 +30,23 @@
 #ifndef _PEMOVE_COMPAT_H
 #define _PEMOVE_COMPAT_H
 
-#include <linux/version.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
 #include <linux/file.h>
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) && \
-	LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+/*
+ * The generation is told by what the headers define, not by the version
+ * number, so that a distribution kernel with these changes backported gets
+ * the API it really has: BLK_OPEN_READ came with blk_mode_t in v6.5, and
+ * BLK_FEAT_WRITE_CACHE with queue_limits.features in v6.11.
+ */
+#if defined(BLK_FEAT_WRITE_CACHE)
+#define PEMOVE_NEW_BLOCK_API 1
+#elif defined(BLK_OPEN_READ)
 #error "pemove supports Linux 6.1 to 6.4 and 6.11 or later"
+#else
+#define PEMOVE_NEW_BLOCK_API 0
 #endif
-
-#define PEMOVE_NEW_BLOCK_API (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0))
 
 /* A PV held open by an LV. */
 struct pemove_bdev_handle {

@@ -36,7 +36,9 @@ def _etc(tmp_path: Path, main: str | None = None, **parts: str) -> Path:
     return tmp_path
 
 
-def test_one_line_with_options_and_comments(apt_mirror: ModuleType, tmp_path: Path) -> None:
+def test_one_line_with_options_and_comments(
+    apt_mirror: ModuleType, tmp_path: Path
+) -> None:
     etc = _etc(
         tmp_path,
         "# deb http://commented.invalid/debian bookworm main\n"
@@ -80,7 +82,10 @@ def test_deb822_stanzas(apt_mirror: ModuleType, tmp_path: Path) -> None:
         ),
     )
     found = list(apt_mirror.sources(etc))
-    assert [s.uri for s in found] == ["http://a.invalid/debian", "http://b.invalid/debian"]
+    assert [s.uri for s in found] == [
+        "http://a.invalid/debian",
+        "http://b.invalid/debian",
+    ]
     assert apt_mirror.mirror_for("bookworm", etc) == "http://a.invalid/debian"
 
 
