@@ -63,6 +63,7 @@ up_started=0
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop_everything() {
 	local rc=$? f
+	trap '' INT TERM	# finish, whatever else arrives (see test.sh)
 	trap - EXIT
 	if [ "$up_started" -eq 1 ]; then
 		cp -f "$PEMOVE_VAGRANT_CONSOLE_LOG" "$results/console.log" 2>/dev/null

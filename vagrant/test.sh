@@ -32,6 +32,14 @@ need_packages vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients \
 t1=$(now)
 driver=$("$VAGRANT_DIR/accel.sh")
 
+# The volumes of a run's VM, which `vagrant destroy` normally removes.  The
+# domain is the Vagrantfile's default_prefix "pemove" plus the machine's
+# name, and its volumes are named after it (pemovedefault.img,
+# pemovedefault-vdb.raw, ...); the box's own volume is not among them.
+remove_run_volumes() {
+	rm -f "$IMAGES"/pemovedefault*
+}
+
 # shellcheck disable=SC2317 # the two functions are called by the EXIT trap
 # Kill what is left in the namespace: by construction, only processes this
 # run started.  Polite first, then firm.
@@ -52,6 +60,9 @@ kill_namespace() {
 # shellcheck disable=SC2317
 cleanup() {
 	local rc=$?
+	# A second signal must not cut the cleanup short: on SIGTERM, make
+	# sends its own SIGTERM to this script after the process group's one.
+	trap '' INT TERM
 	trap - EXIT
 	if ip netns list | grep -qw "$ns"; then
 		kill_namespace
@@ -59,8 +70,7 @@ cleanup() {
 	fi
 	if [ -n "$state" ]; then
 		rm -rf "$state"
-		# This run's volumes, had `vagrant destroy` not removed them.
-		rm -f "$IMAGES"/pemove_*
+		remove_run_volumes	# had `vagrant destroy` not done it
 	fi
 	exit "$rc"
 }
@@ -72,6 +82,9 @@ mkdir -p "$CACHE"
 # One run at a time: runs share the box's volume and the domain's name.
 exec 9>"$CACHE/run.lock"
 flock -n 9 || die "another vagrant-test is running (lock $CACHE/run.lock)"
+# A run killed outright (SIGKILL, power loss) had no chance to clean up, and
+# `vagrant up` refuses to reuse a volume it finds.
+remove_run_volumes
 rm -rf "$results"
 mkdir -p "$results"
 state=$(mktemp -d "$CACHE/run.XXXXXX")
