@@ -110,3 +110,6 @@ clean:
 	find pyclient tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 -include vagrant/vagrant.mk
+
+# Debug kernels (pemove kernel build): kernel/kernel.mk
+-include kernel/kernel.mk
