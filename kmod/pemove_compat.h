@@ -6,23 +6,30 @@
  *
  *   - 6.1 .. 6.4: PVs are opened with blkdev_get_by_dev(fmode_t) and put with
  *     blkdev_put(); ->open() gets a block_device and ->release() an fmode_t;
- *     blk_alloc_disk() takes only a NUMA node, and queue limits and the write
- *     cache are set on the live queue with the blk_queue_*() setters.
+ *     blk_alloc_disk() takes only a NUMA node, and queue limits, the write
+ *     cache, stable writes and IO statistics are set on the live queue.
  *
  *   - 6.11 and later:
  *       v6.5  "block: pass a gendisk to ->open" and "block: remove the unused
  *             mode argument to ->release" changed the block_device_operations
  *             signatures;
  *       v6.9  "bdev: open block device as files" added bdev_file_open_by_dev()
- *             and file_bdev() (a PV is then held as a struct file, put with
- *             fput());
+ *             and file_bdev(); v6.10 "block: add bdev_fput" gave the
+ *             synchronous release that device-mapper uses, so the exclusive
+ *             claim is dropped before the close returns (a plain fput()
+ *             defers it to task work);
  *       v6.9  "block: pass a queue_limits argument to blk_alloc_disk" made the
  *             limits an argument of the allocation;
  *       v6.11 "block: move cache control settings out of queue->flags" moved
- *             the write cache and FUA flags into queue_limits.features.
+ *             the write cache, FUA, stable writes and IO statistics into
+ *             queue_limits.features.
  *
  * Kernels in between had intermediate APIs (struct bdev_handle, 6.7-6.8) that
  * nobody here tests, so they are refused at build time rather than guessed.
+ *
+ * v6.13 "block: Rework bio_split() return value" makes bio_split() return an
+ * ERR_PTR instead of NULL; pemove_bio_split() accepts both, so no generation
+ * test is needed for it.
  *
  * The .c files use only what this header defines, and contain no version
  * checks of their own.
@@ -30,7 +37,9 @@
 #ifndef _PEMOVE_COMPAT_H
 #define _PEMOVE_COMPAT_H
 
+#include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/file.h>
 
@@ -85,79 +94,108 @@ static inline int pemove_bdev_open(dev_t dev, void *holder,
 	return 0;
 }
 
+/* Close a PV; the exclusive claim is released before this returns. */
 static inline void pemove_bdev_close(struct pemove_bdev_handle *h)
 {
 #if PEMOVE_NEW_BLOCK_API
-	fput(h->file);
+	bdev_fput(h->file);
 #else
 	blkdev_put(h->bdev, FMODE_READ | FMODE_WRITE | FMODE_EXCL);
 #endif
 }
 
-/* ->open and ->release, with the signatures the running kernel expects. */
-int pemove_lv_open(struct gendisk *disk);
-void pemove_lv_release(struct gendisk *disk);
-
+/*
+ * The parameters of ->open and ->release, and the gendisk ->open is for:
+ * the .c file defines the operations with these, so this header names no
+ * function of it.
+ */
 #if PEMOVE_NEW_BLOCK_API
-static inline int pemove_bdops_open(struct gendisk *disk, blk_mode_t mode)
-{
-	return pemove_lv_open(disk);
-}
-
-static inline void pemove_bdops_release(struct gendisk *disk)
-{
-	pemove_lv_release(disk);
-}
+#define PEMOVE_BDOPS_OPEN_PARAMS	struct gendisk *disk, blk_mode_t mode
+#define PEMOVE_BDOPS_RELEASE_PARAMS	struct gendisk *disk
+#define PEMOVE_BDOPS_OPEN_DISK		(disk)
 #else
-static inline int pemove_bdops_open(struct block_device *bdev, fmode_t mode)
+#define PEMOVE_BDOPS_OPEN_PARAMS	struct block_device *bdev, fmode_t mode
+#define PEMOVE_BDOPS_RELEASE_PARAMS	struct gendisk *disk, fmode_t mode
+#define PEMOVE_BDOPS_OPEN_DISK		(bdev->bd_disk)
+#endif
+
+/* bio_split(), NULL on failure whatever the generation returns. */
+static inline struct bio *pemove_bio_split(struct bio *bio, int sectors,
+					   gfp_t gfp, struct bio_set *bs)
 {
-	return pemove_lv_open(bdev->bd_disk);
+	struct bio *split = bio_split(bio, sectors, gfp, bs);
+
+	return IS_ERR(split) ? NULL : split;
 }
 
-static inline void pemove_bdops_release(struct gendisk *disk, fmode_t mode)
+/* Does @bdev ask for pages not to change while they are written? */
+static inline bool pemove_stable_writes(struct block_device *bdev)
 {
-	pemove_lv_release(disk);
+	return bdev_stable_writes(bdev);
 }
-#endif
+
+/* Is IO accounting (the queue's iostats attribute) on for @disk? */
+static inline bool pemove_io_stat(struct gendisk *disk)
+{
+	return blk_queue_io_stat(disk->queue);
+}
 
 /*
  * Allocate a bio-based gendisk with limits @lim, which the caller stacked
  * from the PVs.  What pemove needs on top of the stacked limits is applied
  * here: a write cache with FUA (so that flushes reach us and we fan them out
- * to every PV), and no discard or write-zeroes, which the bio path rejects.
- * Returns an ERR_PTR on failure.
+ * to every PV), IO statistics (so iostat sees the LV), stable writes if
+ * @stable, and no secure erase.  Zoned PVs are refused before this, so the
+ * LV is never zoned.  Returns an ERR_PTR on failure.
  */
-static inline struct gendisk *pemove_alloc_disk(struct queue_limits *lim)
+static inline struct gendisk *pemove_alloc_disk(struct queue_limits *lim,
+						bool stable)
 {
 	struct gendisk *disk;
 
-	lim->max_hw_discard_sectors = 0;
-	lim->max_write_zeroes_sectors = 0;
 	lim->max_secure_erase_sectors = 0;
 #if PEMOVE_NEW_BLOCK_API
-	/*
-	 * Stacking inherits ZONED from a zoned PV, and blk_set_stacking_limits()
-	 * offers NOWAIT and POLL; the remapping bio path supports none of them.
-	 */
+	/* blk_set_stacking_limits() offers NOWAIT and POLL; we support neither. */
 	lim->features &= ~(BLK_FEAT_ZONED | BLK_FEAT_NOWAIT | BLK_FEAT_POLL);
-	lim->features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+	lim->features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA | BLK_FEAT_IO_STAT;
+	if (stable)
+		lim->features |= BLK_FEAT_STABLE_WRITES;
 	disk = blk_alloc_disk(lim, NUMA_NO_NODE);
 #else
+	struct request_queue *q;
+
 	disk = blk_alloc_disk(NUMA_NO_NODE);
 	if (!disk)
 		return ERR_PTR(-ENOMEM);
-	blk_queue_logical_block_size(disk->queue, lim->logical_block_size);
-	blk_queue_physical_block_size(disk->queue, lim->physical_block_size);
-	blk_queue_io_min(disk->queue, lim->io_min);
-	blk_queue_io_opt(disk->queue, lim->io_opt);
-	blk_queue_max_hw_sectors(disk->queue, lim->max_hw_sectors);
-	blk_queue_max_segments(disk->queue, lim->max_segments);
-	blk_queue_max_segment_size(disk->queue, lim->max_segment_size);
-	blk_queue_max_discard_sectors(disk->queue, 0);
-	blk_queue_max_write_zeroes_sectors(disk->queue, 0);
-	blk_queue_write_cache(disk->queue, true, true);
+	q = disk->queue;
+	blk_queue_logical_block_size(q, lim->logical_block_size);
+	blk_queue_physical_block_size(q, lim->physical_block_size);
+	blk_queue_io_min(q, lim->io_min);
+	blk_queue_io_opt(q, lim->io_opt);
+	blk_queue_alignment_offset(q, lim->alignment_offset);
+	blk_queue_dma_alignment(q, lim->dma_alignment);
+	blk_queue_max_hw_sectors(q, lim->max_hw_sectors);
+	blk_queue_max_segments(q, lim->max_segments);
+	blk_queue_max_segment_size(q, lim->max_segment_size);
+	blk_queue_segment_boundary(q, lim->seg_boundary_mask);
+	blk_queue_virt_boundary(q, lim->virt_boundary_mask);
+	blk_queue_max_discard_sectors(q, lim->max_hw_discard_sectors);
+	q->limits.discard_granularity = lim->discard_granularity;
+	q->limits.discard_alignment = lim->discard_alignment;
+	blk_queue_max_write_zeroes_sectors(q, lim->max_write_zeroes_sectors);
+	blk_queue_write_cache(q, true, true);
+	blk_queue_flag_set(QUEUE_FLAG_IO_STAT, q);
+	if (stable)
+		blk_queue_flag_set(QUEUE_FLAG_STABLE_WRITES, q);
 #endif
 	return disk;
+}
+
+/* The limits @disk has now, as the LV promised them to its users. */
+static inline void pemove_disk_limits(struct gendisk *disk,
+				      struct queue_limits *lim)
+{
+	*lim = disk->queue->limits;
 }
 
 #endif /* _PEMOVE_COMPAT_H */

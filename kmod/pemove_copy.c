@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The copy engine of PE_MOVE.
+ * Copy buffers and chunk IO for PE_MOVE.
  *
- * A move runs while IO to the LE is held, possibly while the system is short
- * of memory because of it, so the copy must not allocate.  Each tracked LV
- * reserves, when it is created, two chunk buffers with their pages, bio_vecs
- * and bios.  The copy is double-buffered: chunk i is written from one buffer
- * while chunk i + 1 is read into the other.
+ * A whole-extent move copies while IO to the LE is held, possibly while the
+ * system is short of memory because of it, so the copy must not allocate.
+ * Each tracked LV reserves, when it is created, two chunk buffers with their
+ * pages, bio_vecs and bios; the copy is double-buffered (chunk i is written
+ * from one buffer while chunk i + 1 is read into the other).  A second move
+ * of the same LV running at the same time gets buffers of its own, allocated
+ * before it holds or waits for anything, so that it never waits for the
+ * first move's copy; if that allocation fails the move fails with ENOMEM and
+ * nothing has changed.
  */
 #include "pemove.h"
 
@@ -43,30 +47,68 @@ static struct pemove_copy_buf *pemove_copy_buf_alloc(void)
 	return buf;
 }
 
-int pemove_copy_alloc(struct pemove_lv *lv)
+static void pemove_copy_bufs_free(struct pemove_copy_bufs *bufs)
 {
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(lv->copy); i++) {
-		lv->copy[i] = pemove_copy_buf_alloc();
-		if (!lv->copy[i]) {
-			pemove_copy_free(lv);
+	for (i = 0; i < ARRAY_SIZE(bufs->buf); i++) {
+		pemove_copy_buf_free(bufs->buf[i]);
+		bufs->buf[i] = NULL;
+	}
+}
+
+static int pemove_copy_bufs_alloc(struct pemove_copy_bufs *bufs)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bufs->buf); i++) {
+		bufs->buf[i] = pemove_copy_buf_alloc();
+		if (!bufs->buf[i]) {
+			pemove_copy_bufs_free(bufs);
 			return -ENOMEM;
 		}
-		lv->reserve_bytes += sizeof(*lv->copy[i]) +
-				     PEMOVE_COPY_PAGES * PAGE_SIZE;
 	}
 	return 0;
 }
 
-void pemove_copy_free(struct pemove_lv *lv)
+/* The LV's own reserve, taken when it is created. */
+int pemove_copy_reserve(struct pemove_lv *lv)
 {
-	unsigned int i;
+	int ret = pemove_copy_bufs_alloc(&lv->copy);
 
-	for (i = 0; i < ARRAY_SIZE(lv->copy); i++) {
-		pemove_copy_buf_free(lv->copy[i]);
-		lv->copy[i] = NULL;
+	if (!ret)
+		lv->reserve_bytes += ARRAY_SIZE(lv->copy.buf) *
+			(sizeof(struct pemove_copy_buf) +
+			 PEMOVE_COPY_PAGES * PAGE_SIZE);
+	return ret;
+}
+
+void pemove_copy_release(struct pemove_lv *lv)
+{
+	pemove_copy_bufs_free(&lv->copy);
+}
+
+/*
+ * Buffers for one move: the LV's reserve if no other move uses it, else
+ * fresh ones.  Called before the move holds any IO.
+ */
+int pemove_copy_get(struct pemove_lv *lv, struct pemove_copy_bufs *bufs)
+{
+	if (mutex_trylock(&lv->copy_mutex)) {
+		*bufs = lv->copy;
+		bufs->reserved = true;
+		return 0;
 	}
+	bufs->reserved = false;
+	return pemove_copy_bufs_alloc(bufs);
+}
+
+void pemove_copy_put(struct pemove_lv *lv, struct pemove_copy_bufs *bufs)
+{
+	if (bufs->reserved)
+		mutex_unlock(&lv->copy_mutex);
+	else
+		pemove_copy_bufs_free(bufs);
 }
 
 static void pemove_copy_endio(struct bio *bio)
@@ -76,9 +118,9 @@ static void pemove_copy_endio(struct bio *bio)
 	complete(&buf->done);
 }
 
-static void pemove_copy_submit(struct pemove_copy_buf *buf,
-			       struct block_device *bdev, sector_t sector,
-			       unsigned int sectors, blk_opf_t opf)
+/* Start reading or writing @sectors (at most a buffer) at @sector. */
+void pemove_copy_submit(struct pemove_copy_buf *buf, struct block_device *bdev,
+			sector_t sector, unsigned int sectors, blk_opf_t opf)
 {
 	unsigned int bytes = sectors << SECTOR_SHIFT;
 	unsigned int i, len;
@@ -96,57 +138,13 @@ static void pemove_copy_submit(struct pemove_copy_buf *buf,
 	submit_bio(&buf->bio);
 }
 
-static int pemove_copy_wait(struct pemove_copy_buf *buf)
+/* Wait for the IO pemove_copy_submit() started; its errno. */
+int pemove_copy_wait(struct pemove_copy_buf *buf)
 {
 	int ret;
 
 	wait_for_completion_io(&buf->done);
 	ret = blk_status_to_errno(buf->bio.bi_status);
 	bio_uninit(&buf->bio);
-	return ret;
-}
-
-/*
- * Copy one extent of @lv from @src to @dst.  The caller holds the LE locked
- * and drained, so nothing else reads or writes either range.
- */
-int pemove_copy(struct pemove_lv *lv, struct pemove_pv *src, sector_t src_start,
-		struct pemove_pv *dst, sector_t dst_start)
-{
-	struct pemove_copy_buf *rd, *wr;
-	sector_t off = 0, next, total = lv->extent_sectors;
-	unsigned int len, next_len;
-	int ret, rret;
-
-	mutex_lock(&lv->copy_mutex);
-	rd = lv->copy[0];
-	wr = lv->copy[1];
-
-	len = min_t(sector_t, total, PEMOVE_COPY_CHUNK_SECTORS);
-	pemove_copy_submit(rd, src->h.bdev, src_start, len,
-			   REQ_OP_READ | REQ_SYNC);
-	ret = pemove_copy_wait(rd);
-
-	while (!ret) {
-		/* rd holds chunk [off, off + len): write it, read the next. */
-		swap(rd, wr);
-		pemove_copy_submit(wr, dst->h.bdev, dst_start + off, len,
-				   REQ_OP_WRITE | REQ_SYNC);
-		next = off + len;
-		next_len = min_t(sector_t, total - next,
-				 PEMOVE_COPY_CHUNK_SECTORS);
-		if (next_len)
-			pemove_copy_submit(rd, src->h.bdev, src_start + next,
-					   next_len, REQ_OP_READ | REQ_SYNC);
-		ret = pemove_copy_wait(wr);
-		rret = next_len ? pemove_copy_wait(rd) : 0;
-		if (!ret)
-			ret = rret;
-		if (!next_len)
-			break;
-		off = next;
-		len = next_len;
-	}
-	mutex_unlock(&lv->copy_mutex);
 	return ret;
 }

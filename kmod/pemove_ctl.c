@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The control node /dev/pemove-control: ioctl dispatch, the LV registry,
- * the read-only commands, and module init and exit.
+ * The control node /dev/pemove-control: every uapi struct is read,
+ * validated and filled here, and the core is called with kernel types, as
+ * dm-ioctl does.  Also module init and exit.
  *
- * Dispatch follows dm-ioctl: the capability, then the exact command number,
- * then the copy-in, then the interface version (the kernel's is written back
- * whatever happens), then the command.  A command reads its input from one
- * copy of the user's struct and fills a second, zeroed one, so no byte of
- * kernel memory reaches userspace through padding or reserved fields.
+ * Dispatch: the capability, then the exact command number, then the
+ * copy-in, then a write-back of the caller's struct (so a buffer that
+ * cannot be written fails with EFAULT before anything changes), then the
+ * interface version (the kernel's is written back whatever happens), then
+ * the command.  A command reads its input from one copy of the user's
+ * struct and fills a second, zeroed one, so no byte of kernel memory
+ * reaches userspace through padding or reserved fields.
  */
 #include "pemove.h"
 
@@ -15,6 +18,8 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/overflow.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -25,49 +30,9 @@ module_param(locked_copy, bool, 0444);
 MODULE_PARM_DESC(locked_copy,
 		 "Offer PE_MOVE, the locked in-kernel copy (default: 1). With 0 it answers ENOTTY, like a kernel without the patch.");
 
-/* See the lock order in pemove.h. */
-DEFINE_MUTEX(pemove_mutex);		/* the two lists, and more */
-LIST_HEAD(pemove_lvs);
-LIST_HEAD(pemove_reserved);
-struct workqueue_struct *pemove_wq;
-int pemove_major;
-
-/*
- * The one holder of every PV: exclusive opens with the same holder nest, so
- * LVs can share a PV while nobody else can claim it.
- */
-static char pemove_holder_id;
-void *pemove_holder = &pemove_holder_id;
-
 static const u32 pemove_version[3] = {
 	PEMOVE_VERSION_MAJOR, PEMOVE_VERSION_MINOR, PEMOVE_VERSION_PATCH,
 };
-
-/* -- helpers shared by the commands ---------------------------------------- */
-
-/* Non-empty and NUL-terminated within its PEMOVE_NAME_LEN array. */
-bool pemove_name_valid(const char *name)
-{
-	return name[0] && memchr(name, '\0', PEMOVE_NAME_LEN);
-}
-
-bool pemove_zero(const void *p, size_t size)
-{
-	return !memchr_inv(p, 0, size);
-}
-
-/* Called with pemove_mutex held. */
-struct pemove_lv *pemove_lv_find(const char *name)
-{
-	struct pemove_lv *lv;
-
-	list_for_each_entry(lv, &pemove_lvs, node)
-		if (!strncmp(lv->name, name, PEMOVE_NAME_LEN))
-			return lv;
-	return NULL;
-}
-
-/* -- commands ----------------------------------------------------------------- */
 
 union pemove_param {
 	struct pemove_hdr hdr;
@@ -77,20 +42,32 @@ union pemove_param {
 	struct pemove_lv_list lv_list;
 	struct pemove_lv_status lv_status;
 	struct pemove_pe_move pe_move;
+	struct pemove_pe_move_end pe_move_end;
+	struct pemove_move_status move_status;
 	struct pemove_pe_lock pe_lock;
 };
+
+/* -- commands ------------------------------------------------------------- */
 
 static int pemove_cmd_version(struct pemove_file *pf,
 			      const union pemove_param *in,
 			      union pemove_param *out)
 {
-	if (!pemove_zero(in->version.reserved, sizeof(in->version.reserved)))
+	struct pemove_version *v = &out->version;
+
+	if (in->version.padding ||
+	    !pemove_zero(in->version.reserved, sizeof(in->version.reserved)))
 		return -EINVAL;
-	out->version.features = PEMOVE_FEAT_LEGACY_LOCK | PEMOVE_FEAT_NOTRACK;
+	v->features = PEMOVE_FEAT_LEGACY_LOCK | PEMOVE_FEAT_NOTRACK |
+		      PEMOVE_FEAT_DISCARD | PEMOVE_FEAT_PV_RESERVE;
 	if (locked_copy)
-		out->version.features |= PEMOVE_FEAT_PE_MOVE;
-	out->version.max_extents = PEMOVE_MAX_EXTENTS;
-	out->version.copy_chunk_sectors = PEMOVE_COPY_CHUNK_SECTORS;
+		v->features |= PEMOVE_FEAT_PE_MOVE | PEMOVE_FEAT_LIVE_MOVE |
+			       PEMOVE_FEAT_TWO_PHASE;
+	v->max_extents = PEMOVE_MAX_EXTENTS;
+	v->copy_chunk_sectors = PEMOVE_COPY_CHUNK_SECTORS;
+	v->chunk_min_sectors = PEMOVE_CHUNK_MIN_SECTORS;
+	v->chunk_max_sectors = PEMOVE_CHUNK_MAX_SECTORS;
+	v->chunk_default_sectors = PEMOVE_CHUNK_DEFAULT_SECTORS;
 	return 0;
 }
 
@@ -98,15 +75,71 @@ static int pemove_cmd_lv_create(struct pemove_file *pf,
 				const union pemove_param *in,
 				union pemove_param *out)
 {
-	return pemove_lv_create(&in->lv_create, &out->lv_create);
+	const struct pemove_lv_create *req = &in->lv_create;
+	struct pemove_lv_create *res = &out->lv_create;
+	struct pemove_lv_args args = {};
+	struct pemove_extent *ext;
+	struct pemove_lv *lv;
+	u64 capacity;
+	int ret;
+
+	if (!pemove_name_valid(req->name) ||
+	    !pemove_zero(req->reserved, sizeof(req->reserved)) ||
+	    (req->lv_flags & ~PEMOVE_LV_NOTRACK) ||
+	    !req->extent_sectors ||
+	    !IS_ALIGNED(req->extent_sectors, PEMOVE_EXTENT_ALIGN_SECTORS) ||
+	    req->extent_sectors > (1ULL << 31) ||
+	    !req->extent_count || req->extent_count > PEMOVE_MAX_EXTENTS ||
+	    !IS_ALIGNED(req->pv_reserved_sectors, PEMOVE_EXTENT_ALIGN_SECTORS) ||
+	    check_mul_overflow(req->extent_sectors, (u64)req->extent_count,
+			       &capacity))
+		return -EINVAL;
+
+	ext = kvmalloc_array(req->extent_count, sizeof(*ext), GFP_KERNEL);
+	if (!ext)
+		return -ENOMEM;
+	if (copy_from_user(ext, u64_to_user_ptr(req->extents),
+			   array_size(req->extent_count, sizeof(*ext)))) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	args.name = req->name;
+	args.flags = req->lv_flags;
+	args.extent_sectors = req->extent_sectors;
+	args.extent_count = req->extent_count;
+	args.pv_reserved = req->pv_reserved_sectors;
+	args.ext = ext;
+	lv = pemove_lv_create(&args);
+	if (IS_ERR(lv)) {
+		ret = PTR_ERR(lv);
+		goto out_free;
+	}
+	memcpy(res->name, req->name, sizeof(res->name));
+	res->extent_sectors = req->extent_sectors;
+	res->extents = req->extents;
+	res->extent_count = req->extent_count;
+	res->lv_flags = req->lv_flags;
+	res->pv_reserved_sectors = req->pv_reserved_sectors;
+	strscpy(res->disk_name, lv->disk->disk_name, sizeof(res->disk_name));
+	res->disk_major = pemove_major;
+	res->disk_minor = lv->minor;
+	ret = 0;
+out_free:
+	kvfree(ext);
+	return ret;
 }
 
 static int pemove_cmd_lv_remove(struct pemove_file *pf,
 				const union pemove_param *in,
 				union pemove_param *out)
 {
-	memcpy(out->lv_remove.name, in->lv_remove.name, PEMOVE_NAME_LEN);
-	return pemove_lv_remove(&in->lv_remove);
+	const struct pemove_lv_remove *req = &in->lv_remove;
+
+	if (!pemove_name_valid(req->name) ||
+	    !pemove_zero(req->reserved, sizeof(req->reserved)))
+		return -EINVAL;
+	memcpy(out->lv_remove.name, req->name, PEMOVE_NAME_LEN);
+	return pemove_lv_remove(req->name);
 }
 
 /* Called with pemove_mutex held. */
@@ -123,10 +156,10 @@ static u32 pemove_lv_count(void)
 /*
  * Entries are filled under pemove_mutex into a kernel buffer and copied out
  * after it is dropped: a fault on the user buffer must not happen under the
- * mutex, since it could need IO to an LV whose LE a move holds.  The buffer
- * is sized by the LVs that exist, not by the caller's capacity, which may be
- * anything up to U32_MAX; it is allocated with the mutex dropped, and again
- * if LVs were created meanwhile.
+ * mutex, since it could need IO to an LV.  The buffer is sized by the LVs
+ * that exist, not by the caller's capacity, which may be anything up to
+ * U32_MAX; it is allocated with the mutex dropped, and again if LVs were
+ * created meanwhile.
  */
 static int pemove_cmd_lv_list(struct pemove_file *pf,
 			      const union pemove_param *in,
@@ -172,6 +205,10 @@ static int pemove_cmd_lv_list(struct pemove_file *pf,
 	return ret;
 }
 
+/*
+ * The LV is looked up and the request checked first; the entry buffer is
+ * sized by what the LV has, never by the caller's capacity alone.
+ */
 static int pemove_cmd_lv_status(struct pemove_file *pf,
 				const union pemove_param *in,
 				union pemove_param *out)
@@ -186,26 +223,31 @@ static int pemove_cmd_lv_status(struct pemove_file *pf,
 	if (!pemove_name_valid(req->name) || req->padding ||
 	    !pemove_zero(req->reserved, sizeof(req->reserved)))
 		return -EINVAL;
-	if (req->le_capacity) {
-		les = kvcalloc(min_t(u32, req->le_capacity, PEMOVE_MAX_EXTENTS),
-			       sizeof(*les), GFP_KERNEL);
-		if (!les)
-			return -ENOMEM;
-	}
 
 	mutex_lock(&pemove_mutex);
 	lv = pemove_lv_find(req->name);
 	if (!lv) {
 		ret = -ENOENT;
-	} else if (req->le_first > lv->extent_count) {
-		ret = -EINVAL;
-	} else {
-		n = min(req->le_capacity, lv->extent_count - req->le_first);
-		for (i = 0; i < n; i++)
-			pemove_le_status(&lv->les[req->le_first + i], &les[i]);
-		pemove_lv_info(lv, &res->info);
-		pemove_lv_counters(lv, &res->counters);
+		goto out_unlock;
 	}
+	if (req->le_first > lv->extent_count) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	n = min(req->le_capacity, lv->extent_count - req->le_first);
+	if (n) {
+		les = kvcalloc(n, sizeof(*les), GFP_KERNEL);
+		if (!les) {
+			ret = -ENOMEM;
+			n = 0;
+			goto out_unlock;
+		}
+	}
+	for (i = 0; i < n; i++)
+		pemove_le_status(&lv->les[req->le_first + i], &les[i]);
+	pemove_lv_info(lv, &res->info);
+	pemove_lv_counters(lv, &res->counters);
+out_unlock:
 	mutex_unlock(&pemove_mutex);
 
 	if (!ret && n && copy_to_user(u64_to_user_ptr(req->les), les,
@@ -220,51 +262,211 @@ static int pemove_cmd_lv_status(struct pemove_file *pf,
 	return ret;
 }
 
+static void pemove_move_out(const struct pemove_move_result *r,
+			    struct pemove_pe_move *res)
+{
+	res->bytes_copied = r->bytes_copied;
+	res->hold_ns = r->hold_ns;
+	res->copy_ns = r->copy_ns;
+	res->bios_drained = r->drained;
+	res->bios_held = r->held;
+	res->chunk_sectors = r->chunk_sectors;
+	res->max_wait_ns = r->max_wait_ns;
+	res->switch_ns = r->switch_ns;
+	res->writes_mirrored = r->writes_mirrored;
+	res->writes_waited = r->writes_waited;
+}
+
 static int pemove_cmd_pe_move(struct pemove_file *pf,
 			      const union pemove_param *in,
 			      union pemove_param *out)
 {
-	return pemove_pe_move(&in->pe_move, &out->pe_move);
+	const struct pemove_pe_move *req = &in->pe_move;
+	struct pemove_pe_move *res = &out->pe_move;
+	struct pemove_move_result r = {};
+	struct pemove_move_args args = {};
+	struct pemove_lv *lv;
+	u32 index;
+	int ret;
+
+	/* The outputs taken from reserved space in 1.1 must be zero on input. */
+	if (!pemove_name_valid(req->name) || req->max_wait_ns ||
+	    req->switch_ns || req->writes_mirrored || req->writes_waited)
+		return -EINVAL;
+	args.flags = req->move_flags;
+	args.chunk_sectors = req->chunk_sectors;
+	args.dev = pemove_devt(&req->dest);
+	args.start = req->dest.sector;
+
+	lv = pemove_lv_get(req->name, true, req->le, &index);
+	if (IS_ERR(lv))
+		return PTR_ERR(lv);
+	ret = pemove_pe_move(pf, lv, index, &args, &r);
+	pemove_lv_put(lv);	/* @lv may be removed from here on */
+
+	memcpy(res->name, req->name, sizeof(res->name));
+	res->le = req->le;
+	res->dest = req->dest;
+	res->move_flags = req->move_flags;
+	pemove_move_out(&r, res);
+	return ret;
+}
+
+static int pemove_cmd_pe_move_end(struct pemove_file *pf,
+				  const union pemove_param *in,
+				  union pemove_param *out)
+{
+	const struct pemove_pe_move_end *req = &in->pe_move_end;
+	struct pemove_pe_move_end *res = &out->pe_move_end;
+	struct pemove_move_result r = {};
+	struct pemove_lv *lv;
+	u32 index;
+	int ret;
+
+	if (!pemove_name_valid(req->name) || req->padding ||
+	    !pemove_zero(&req->dest, sizeof(req->dest)) || req->switch_ns ||
+	    req->writes_mirrored || req->max_wait_ns ||
+	    !pemove_zero(req->reserved, sizeof(req->reserved)))
+		return -EINVAL;
+	lv = pemove_lv_get(req->name, true, req->le, &index);
+	if (IS_ERR(lv))
+		return PTR_ERR(lv);
+	ret = pemove_pe_move_end(pf, lv, index, req->op, &r);
+	pemove_lv_put(lv);
+
+	memcpy(res->name, req->name, sizeof(res->name));
+	res->le = req->le;
+	res->op = req->op;
+	res->dest = r.dest;
+	res->switch_ns = r.switch_ns;
+	res->writes_mirrored = r.writes_mirrored;
+	res->max_wait_ns = r.max_wait_ns;
+	return ret;
+}
+
+static int pemove_cmd_move_status(struct pemove_file *pf,
+				  const union pemove_param *in,
+				  union pemove_param *out)
+{
+	const struct pemove_move_status *req = &in->move_status;
+	struct pemove_move_status *res = &out->move_status;
+	struct pemove_lv *lv;
+	int ret = 0;
+
+	if (!pemove_name_valid(req->name) ||
+	    !pemove_zero(&req->state, sizeof(*req) -
+			 offsetof(struct pemove_move_status, state)))
+		return -EINVAL;
+	mutex_lock(&pemove_mutex);
+	lv = pemove_lv_find(req->name);
+	if (!lv)
+		ret = -ENOENT;
+	else if (req->le >= lv->extent_count)
+		ret = -EINVAL;
+	else
+		pemove_move_status(lv, array_index_nospec((u32)req->le,
+							  lv->extent_count),
+				   res);
+	mutex_unlock(&pemove_mutex);
+	memcpy(res->name, req->name, sizeof(res->name));
+	res->le = req->le;
+	return ret;
+}
+
+static bool pemove_lock_args_valid(const struct pemove_pe_lock *in,
+				   bool uses_dest)
+{
+	static const struct pemove_extent no_dest;
+
+	if (!pemove_name_valid(in->name) ||
+	    !pemove_zero(in->reserved, sizeof(in->reserved)))
+		return false;
+	return uses_dest || !memcmp(&in->dest, &no_dest, sizeof(no_dest));
+}
+
+enum pemove_lock_op { PEMOVE_LOCK, PEMOVE_UNLOCK, PEMOVE_REMAP };
+
+static int pemove_lock_cmd(struct pemove_file *pf, const union pemove_param *in,
+			   union pemove_param *out, enum pemove_lock_op op)
+{
+	const struct pemove_pe_lock *req = &in->pe_lock;
+	struct pemove_pe_lock *res = &out->pe_lock;
+	struct pemove_lv *lv;
+	u32 index, inflight = 0;
+	int ret;
+
+	if (!pemove_lock_args_valid(req, op == PEMOVE_REMAP))
+		return -EINVAL;
+	/* PE_UNLOCK works on any LV, so a lock can always be dropped. */
+	lv = pemove_lv_get(req->name, op != PEMOVE_UNLOCK, req->le, &index);
+	if (IS_ERR(lv))
+		return PTR_ERR(lv);
+	switch (op) {
+	case PEMOVE_LOCK:
+		ret = pemove_pe_lock(pf, lv, index, &inflight);
+		break;
+	case PEMOVE_UNLOCK:
+		ret = pemove_pe_unlock(pf, lv, index);
+		break;
+	default:
+		ret = pemove_pe_remap(pf, lv, index, pemove_devt(&req->dest),
+				      req->dest.sector);
+		break;
+	}
+	pemove_lv_put(lv);
+
+	memcpy(res->name, req->name, sizeof(res->name));
+	res->le = req->le;
+	if (op == PEMOVE_REMAP)
+		res->dest = req->dest;
+	res->bios_inflight = inflight;
+	return ret;
 }
 
 static int pemove_cmd_pe_lock(struct pemove_file *pf,
 			      const union pemove_param *in,
 			      union pemove_param *out)
 {
-	return pemove_pe_lock(pf, &in->pe_lock, &out->pe_lock);
+	return pemove_lock_cmd(pf, in, out, PEMOVE_LOCK);
 }
 
 static int pemove_cmd_pe_unlock(struct pemove_file *pf,
 				const union pemove_param *in,
 				union pemove_param *out)
 {
-	return pemove_pe_unlock(pf, &in->pe_lock, &out->pe_lock);
+	return pemove_lock_cmd(pf, in, out, PEMOVE_UNLOCK);
 }
 
 static int pemove_cmd_pe_remap(struct pemove_file *pf,
 			       const union pemove_param *in,
 			       union pemove_param *out)
 {
-	return pemove_pe_remap(pf, &in->pe_lock, &out->pe_lock);
+	return pemove_lock_cmd(pf, in, out, PEMOVE_REMAP);
 }
 
 typedef int (*pemove_cmd_fn)(struct pemove_file *pf,
 			     const union pemove_param *in,
 			     union pemove_param *out);
 
+/* Commands gated by locked_copy=0 answer ENOTTY, as an unpatched kernel. */
+#define PEMOVE_CMD_LOCKED_COPY	0x1
+
 static const struct pemove_cmd {
 	unsigned int cmd;
+	unsigned int flags;
 	pemove_cmd_fn fn;
 } pemove_cmds[] = {
-	{ PEMOVE_IOC_VERSION,	pemove_cmd_version },
-	{ PEMOVE_IOC_LV_CREATE,	pemove_cmd_lv_create },
-	{ PEMOVE_IOC_LV_REMOVE,	pemove_cmd_lv_remove },
-	{ PEMOVE_IOC_LV_LIST,	pemove_cmd_lv_list },
-	{ PEMOVE_IOC_LV_STATUS,	pemove_cmd_lv_status },
-	{ PEMOVE_IOC_PE_MOVE,	pemove_cmd_pe_move },
-	{ PEMOVE_IOC_PE_LOCK,	pemove_cmd_pe_lock },
-	{ PEMOVE_IOC_PE_UNLOCK,	pemove_cmd_pe_unlock },
-	{ PEMOVE_IOC_PE_REMAP,	pemove_cmd_pe_remap },
+	{ PEMOVE_IOC_VERSION,	  0, pemove_cmd_version },
+	{ PEMOVE_IOC_LV_CREATE,	  0, pemove_cmd_lv_create },
+	{ PEMOVE_IOC_LV_REMOVE,	  0, pemove_cmd_lv_remove },
+	{ PEMOVE_IOC_LV_LIST,	  0, pemove_cmd_lv_list },
+	{ PEMOVE_IOC_LV_STATUS,	  0, pemove_cmd_lv_status },
+	{ PEMOVE_IOC_PE_MOVE,	  PEMOVE_CMD_LOCKED_COPY, pemove_cmd_pe_move },
+	{ PEMOVE_IOC_PE_LOCK,	  0, pemove_cmd_pe_lock },
+	{ PEMOVE_IOC_PE_UNLOCK,	  0, pemove_cmd_pe_unlock },
+	{ PEMOVE_IOC_PE_REMAP,	  0, pemove_cmd_pe_remap },
+	{ PEMOVE_IOC_PE_MOVE_END, PEMOVE_CMD_LOCKED_COPY, pemove_cmd_pe_move_end },
+	{ PEMOVE_IOC_MOVE_STATUS, 0, pemove_cmd_move_status },
 };
 
 /* The handler of exactly @cmd (type, number, size and direction), or NULL. */
@@ -274,12 +476,14 @@ static pemove_cmd_fn pemove_lookup(unsigned int cmd)
 
 	if (_IOC_TYPE(cmd) != PEMOVE_IOC_MAGIC)
 		return NULL;
-	/* Without the locked copy the command does not exist, as in 2002. */
-	if (cmd == PEMOVE_IOC_PE_MOVE && !locked_copy)
-		return NULL;
-	for (i = 0; i < ARRAY_SIZE(pemove_cmds); i++)
-		if (pemove_cmds[i].cmd == cmd)
-			return pemove_cmds[i].fn;
+	for (i = 0; i < ARRAY_SIZE(pemove_cmds); i++) {
+		if (pemove_cmds[i].cmd != cmd)
+			continue;
+		/* Without the locked copy the command does not exist, as in 2002. */
+		if ((pemove_cmds[i].flags & PEMOVE_CMD_LOCKED_COPY) && !locked_copy)
+			return NULL;
+		return pemove_cmds[i].fn;
+	}
 	return NULL;
 }
 
@@ -307,14 +511,23 @@ static long pemove_ctl_ioctl(struct file *file, unsigned int cmd,
 	if (copy_from_user(&in, uarg, size))
 		return -EFAULT;
 
+	/*
+	 * Write the struct back before acting, with only the version changed
+	 * (the caller always gets it): if the buffer is not writable, the
+	 * call fails here and changes nothing.
+	 */
+	memcpy(&out, &in, size);
+	memcpy(out.hdr.version, pemove_version, sizeof(out.hdr.version));
+	if (copy_to_user(uarg, &out, size))
+		return -EFAULT;
+
 	memset(&out, 0, sizeof(out));
 	if (!pemove_version_ok(&in.hdr) || in.hdr.flags) {
 		ret = -EINVAL;
 	} else {
 		/*
-		 * Commands allocate under pemove_mutex, which a move needs to
-		 * finish.  Reclaim that wrote back through an LV could then wait
-		 * on a bio the move holds, so no allocation here may start IO.
+		 * Reclaim that wrote back through an LV could wait on a bio a
+		 * move holds, so no allocation here may start IO.
 		 */
 		noio = memalloc_noio_save();
 		ret = fn(file->private_data, &in, &out);
@@ -340,17 +553,21 @@ static int pemove_ctl_open(struct inode *inode, struct file *file)
 	pf = kzalloc(sizeof(*pf), GFP_KERNEL);
 	if (!pf)
 		return -ENOMEM;
+	mutex_init(&pf->lock);
 	INIT_LIST_HEAD(&pf->locks);
+	INIT_LIST_HEAD(&pf->moves);
 	file->private_data = pf;
 	return 0;
 }
 
-/* A crashed legacy mover must not leave IO held forever. */
+/* A crashed mover must not leave IO held, or a move mirrored, forever. */
 static int pemove_ctl_release(struct inode *inode, struct file *file)
 {
 	struct pemove_file *pf = file->private_data;
 
 	pemove_file_unlock_all(pf);
+	pemove_file_end_moves(pf);
+	mutex_destroy(&pf->lock);
 	kfree(pf);
 	return 0;
 }
@@ -370,7 +587,7 @@ static struct miscdevice pemove_ctl_dev = {
 	.fops		= &pemove_ctl_fops,
 };
 
-/* -- module init and exit ------------------------------------------------------ */
+/* -- module init and exit ------------------------------------------------- */
 
 static int __init pemove_init(void)
 {
@@ -391,8 +608,9 @@ static int __init pemove_init(void)
 	if (ret)
 		goto out_destroy_wq;
 
-	pr_info("version %u.%u.%u, locked_copy=%d\n", PEMOVE_VERSION_MAJOR,
-		PEMOVE_VERSION_MINOR, PEMOVE_VERSION_PATCH, locked_copy);
+	pr_info("version %s, interface %u.%u.%u, locked_copy=%d\n",
+		PEMOVE_RELEASE, PEMOVE_VERSION_MAJOR, PEMOVE_VERSION_MINOR,
+		PEMOVE_VERSION_PATCH, locked_copy);
 	return 0;
 
 out_destroy_wq:
@@ -416,4 +634,4 @@ module_exit(pemove_exit);
 MODULE_DESCRIPTION("Extent-mapped logical volumes with a locked physical-extent move");
 MODULE_AUTHOR("The pemove authors");
 MODULE_LICENSE("GPL");
-MODULE_VERSION("1.0.0");
+MODULE_VERSION(PEMOVE_RELEASE);

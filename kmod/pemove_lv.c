@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The LV block devices: creation and removal, the PVs they hold open, the
- * bio path and the flush fan-out.
+ * The LV block devices: creation and removal, the block device operations,
+ * pinning an LV for a command, and reporting.
  */
 #include "pemove.h"
 
 #include <linux/idr.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/slab.h>
@@ -14,248 +15,11 @@
 
 static DEFINE_IDA(pemove_minors);
 
-/* -- PVs ------------------------------------------------------------------ */
+/* -- block device operations --------------------------------------------- */
 
-/*
- * Return @lv's PV @dev, opening it if the LV does not hold it yet (then
- * *@opened is true).  Called with pemove_mutex held, which keeps lv->pvs
- * stable for us; lv->pv_mutex orders us against the flush work.
- */
-int pemove_lv_get_pv(struct pemove_lv *lv, dev_t dev, struct pemove_pv **pvp,
-		     bool *opened)
+static int pemove_lv_open(PEMOVE_BDOPS_OPEN_PARAMS)
 {
-	struct pemove_pv *pv;
-	int ret;
-
-	*opened = false;
-	list_for_each_entry(pv, &lv->pvs, node) {
-		if (pv->dev == dev) {
-			*pvp = pv;
-			return 0;
-		}
-	}
-
-	pv = kzalloc(sizeof(*pv), GFP_KERNEL);
-	if (!pv)
-		return -ENOMEM;
-	ret = pemove_bdev_open(dev, pemove_holder, &pv->h);
-	if (ret) {
-		kfree(pv);
-		/* No such device is ENXIO from the block layer, ENODEV to us. */
-		return ret == -ENXIO ? -ENODEV : ret;
-	}
-	pv->dev = dev;
-
-	mutex_lock(&lv->pv_mutex);
-	list_add_tail(&pv->node, &lv->pvs);
-	lv->pv_count++;
-	mutex_unlock(&lv->pv_mutex);
-
-	*pvp = pv;
-	*opened = true;
-	return 0;
-}
-
-/* Close a PV that no LE and no reservation uses. */
-void pemove_lv_drop_pv(struct pemove_lv *lv, struct pemove_pv *pv)
-{
-	mutex_lock(&lv->pv_mutex);
-	list_del(&pv->node);
-	lv->pv_count--;
-	mutex_unlock(&lv->pv_mutex);
-	pemove_bdev_close(&pv->h);
-	kfree(pv);
-}
-
-/* -- the bio path ------------------------------------------------------------ */
-
-void pemove_resubmit(struct bio_list *bios)
-{
-	struct bio *bio;
-
-	while ((bio = bio_list_pop(bios)))
-		submit_bio_noacct(bio);
-}
-
-static void pemove_clone_endio(struct bio *clone)
-{
-	struct pemove_io *io = container_of(clone, struct pemove_io, clone);
-	struct pemove_lv *lv = io->lv;
-	struct pemove_le *le = io->le;
-	struct bio *orig = io->orig;
-
-	if (unlikely(clone->bi_status))
-		orig->bi_status = clone->bi_status;
-	bio_put(clone);
-	if (le)
-		pemove_le_end_io(lv, le);
-	bio_endio(orig);
-	/*
-	 * Last: completing @orig may free a split into lv->split_bs, and the
-	 * LV must outlive that.
-	 */
-	percpu_ref_put(&lv->pending);
-}
-
-/* Send @bio, which lies inside LE @le at offset @offset, to its PE. */
-static void pemove_map_bio(struct pemove_lv *lv, struct pemove_le *le,
-			   struct bio *bio, u32 offset)
-{
-	struct pemove_io *io;
-	struct pemove_pv *pv;
-	struct bio *clone;
-	sector_t start;
-
-	if (pemove_lv_tracked(lv)) {
-		if (!pemove_le_begin_io(lv, le, bio, &pv, &start))
-			return;		/* held until the LE is unlocked */
-	} else {
-		/* Nothing can change the map of an untracked LV. */
-		pv = le->pv;
-		start = le->start;
-		le = NULL;
-	}
-
-	percpu_ref_get(&lv->pending);
-	/* GFP_NOIO from a mempool: waits for a free clone, never fails. */
-	clone = bio_alloc_clone(pv->h.bdev, bio, GFP_NOIO, &lv->clone_bs);
-	io = container_of(clone, struct pemove_io, clone);
-	io->lv = lv;
-	io->le = le;
-	io->orig = bio;
-	clone->bi_iter.bi_sector = start + offset;
-	clone->bi_end_io = pemove_clone_endio;
-	submit_bio_noacct(clone);
-}
-
-static void pemove_queue_flush(struct pemove_lv *lv, struct bio *bio)
-{
-	unsigned long flags;
-
-	percpu_ref_get(&lv->pending);
-	spin_lock_irqsave(&lv->flush_lock, flags);
-	bio_list_add(&lv->flush_list, bio);
-	spin_unlock_irqrestore(&lv->flush_lock, flags);
-	queue_work(pemove_wq, &lv->flush_work);
-}
-
-static void pemove_submit_bio(struct bio *bio)
-{
-	struct pemove_lv *lv = bio->bi_bdev->bd_disk->private_data;
-	struct bio *split;
-	u32 offset, max;
-	u64 le;
-
-	this_cpu_inc(lv->stats->bios);
-
-	/*
-	 * A flush is not tied to an extent; the flush work sends one to every
-	 * PV, then sends on any data the bio carries without REQ_PREFLUSH.
-	 */
-	if (bio->bi_opf & REQ_PREFLUSH) {
-		pemove_queue_flush(lv, bio);
-		return;
-	}
-
-	if (unlikely(bio_op(bio) != REQ_OP_READ && bio_op(bio) != REQ_OP_WRITE)) {
-		bio->bi_status = BLK_STS_NOTSUPP;
-		bio_endio(bio);
-		return;
-	}
-	if (unlikely(!bio_sectors(bio))) {
-		bio_endio(bio);
-		return;
-	}
-
-	le = div_u64_rem(bio->bi_iter.bi_sector, lv->extent_sectors, &offset);
-	if (unlikely(le >= lv->extent_count)) {
-		bio_io_error(bio);
-		return;
-	}
-
-	/*
-	 * Split at the extent boundary and hand the rest back to the block
-	 * layer, which calls us again once we return.  One split and one clone
-	 * per call keep each mempool's guarantee of forward progress.
-	 */
-	max = lv->extent_sectors - offset;
-	if (bio_sectors(bio) > max) {
-		split = bio_split(bio, max, GFP_NOIO, &lv->split_bs);
-		if (unlikely(!split)) {
-			bio_io_error(bio);
-			return;
-		}
-		bio_chain(split, bio);
-		submit_bio_noacct(bio);
-		bio = split;
-		this_cpu_inc(lv->stats->splits);
-	}
-
-	pemove_map_bio(lv, &lv->les[le], bio, offset);
-}
-
-/* -- flushes ----------------------------------------------------------------- */
-
-static blk_status_t pemove_flush_pvs(struct pemove_lv *lv)
-{
-	struct pemove_pv *pv;
-	int err, ret = 0;
-
-	/*
-	 * blkdev_issue_flush() uses a bio on its stack: no allocation, so a
-	 * flush always makes progress.
-	 */
-	mutex_lock(&lv->pv_mutex);
-	list_for_each_entry(pv, &lv->pvs, node) {
-		err = blkdev_issue_flush(pv->h.bdev);
-		if (err && !ret)
-			ret = err;
-	}
-	mutex_unlock(&lv->pv_mutex);
-	return errno_to_blk_status(ret);
-}
-
-/*
- * Every flush queued before this round started is covered by it, so one
- * round completes them all.  Any PV's error fails them.
- */
-static void pemove_flush_work(struct work_struct *work)
-{
-	struct pemove_lv *lv = container_of(work, struct pemove_lv, flush_work);
-	struct bio_list bios;
-	blk_status_t status;
-	struct bio *bio;
-
-	for (;;) {
-		spin_lock_irq(&lv->flush_lock);
-		bios = lv->flush_list;
-		bio_list_init(&lv->flush_list);
-		spin_unlock_irq(&lv->flush_lock);
-		if (bio_list_empty(&bios))
-			return;
-
-		status = pemove_flush_pvs(lv);
-		this_cpu_inc(lv->stats->flushes);
-
-		while ((bio = bio_list_pop(&bios))) {
-			if (status || !bio_sectors(bio)) {
-				bio->bi_status = status;
-				bio_endio(bio);
-			} else {
-				bio->bi_opf &= ~REQ_PREFLUSH;
-				submit_bio_noacct(bio);
-			}
-			/* LV_REMOVE cancels this work before freeing the LV. */
-			percpu_ref_put(&lv->pending);
-		}
-	}
-}
-
-/* -- block device operations --------------------------------------------------- */
-
-int pemove_lv_open(struct gendisk *disk)
-{
-	struct pemove_lv *lv = disk->private_data;
+	struct pemove_lv *lv = PEMOVE_BDOPS_OPEN_DISK->private_data;
 	int ret = 0;
 
 	spin_lock(&lv->open_lock);
@@ -267,7 +31,7 @@ int pemove_lv_open(struct gendisk *disk)
 	return ret;
 }
 
-void pemove_lv_release(struct gendisk *disk)
+static void pemove_lv_release(PEMOVE_BDOPS_RELEASE_PARAMS)
 {
 	struct pemove_lv *lv = disk->private_data;
 
@@ -279,11 +43,11 @@ void pemove_lv_release(struct gendisk *disk)
 static const struct block_device_operations pemove_bdops = {
 	.owner		= THIS_MODULE,
 	.submit_bio	= pemove_submit_bio,
-	.open		= pemove_bdops_open,
-	.release	= pemove_bdops_release,
+	.open		= pemove_lv_open,
+	.release	= pemove_lv_release,
 };
 
-/* -- lifecycle ----------------------------------------------------------------- */
+/* -- lifecycle ------------------------------------------------------------ */
 
 static void pemove_lv_pending_release(struct percpu_ref *ref)
 {
@@ -295,15 +59,10 @@ static void pemove_lv_pending_release(struct percpu_ref *ref)
 /* Free an LV at any stage of construction after pemove_lv_alloc(). */
 static void pemove_lv_free(struct pemove_lv *lv)
 {
-	struct pemove_pv *pv, *tmp;
-
-	list_for_each_entry_safe(pv, tmp, &lv->pvs, node) {
-		list_del(&pv->node);
-		pemove_bdev_close(&pv->h);
-		kfree(pv);
-	}
-	pemove_copy_free(lv);
+	pemove_pv_put_all(lv);
+	pemove_copy_release(lv);
 	percpu_ref_exit(&lv->pending);
+	bioset_exit(&lv->mirror_bs);
 	bioset_exit(&lv->clone_bs);
 	bioset_exit(&lv->split_bs);
 	free_percpu(lv->stats);
@@ -311,20 +70,21 @@ static void pemove_lv_free(struct pemove_lv *lv)
 	kfree(lv);
 }
 
-static struct pemove_lv *pemove_lv_alloc(const struct pemove_lv_create *in)
+static struct pemove_lv *pemove_lv_alloc(const struct pemove_lv_args *args)
 {
 	struct pemove_lv *lv;
-	int ret = -ENOMEM;
+	int cpu, ret = -ENOMEM;
 
 	lv = kzalloc(sizeof(*lv), GFP_KERNEL);
 	if (!lv)
 		return ERR_PTR(-ENOMEM);
-	strscpy(lv->name, in->name, sizeof(lv->name));
-	lv->flags = in->lv_flags;
-	lv->extent_sectors = in->extent_sectors;
-	lv->extent_count = in->extent_count;
+	strscpy(lv->name, args->name, sizeof(lv->name));
+	lv->flags = args->flags;
+	lv->extent_sectors = args->extent_sectors;
+	lv->extent_count = args->extent_count;
+	lv->pv_reserved = args->pv_reserved;
 	lv->minor = -1;
-	mutex_init(&lv->pv_mutex);
+	spin_lock_init(&lv->pv_lock);
 	INIT_LIST_HEAD(&lv->pvs);
 	init_completion(&lv->pending_done);
 	init_waitqueue_head(&lv->wait);
@@ -340,10 +100,16 @@ static struct pemove_lv *pemove_lv_alloc(const struct pemove_lv_create *in)
 	lv->stats = alloc_percpu(struct pemove_stats);
 	if (!lv->stats)
 		goto out_free;
+	for_each_possible_cpu(cpu)
+		u64_stats_init(&per_cpu_ptr(lv->stats, cpu)->syncp);
 	ret = bioset_init(&lv->split_bs, BIO_POOL_SIZE, 0, 0);
 	if (ret)
 		goto out_free;
 	ret = bioset_init(&lv->clone_bs, BIO_POOL_SIZE,
+			  offsetof(struct pemove_io, clone), 0);
+	if (ret)
+		goto out_free;
+	ret = bioset_init(&lv->mirror_bs, BIO_POOL_SIZE,
 			  offsetof(struct pemove_io, clone), 0);
 	if (ret)
 		goto out_free;
@@ -352,13 +118,13 @@ static struct pemove_lv *pemove_lv_alloc(const struct pemove_lv_create *in)
 	if (ret)
 		goto out_free;
 	if (pemove_lv_tracked(lv)) {
-		ret = pemove_copy_alloc(lv);
+		ret = pemove_copy_reserve(lv);
 		if (ret)
 			goto out_free;
 	}
 	lv->reserve_bytes += sizeof(*lv) +
 		(u64)lv->extent_count * sizeof(*lv->les) +
-		2ULL * BIO_POOL_SIZE * (sizeof(struct pemove_io) + sizeof(struct bio));
+		3ULL * BIO_POOL_SIZE * (sizeof(struct pemove_io) + sizeof(struct bio));
 	return lv;
 
 out_free:
@@ -367,50 +133,55 @@ out_free:
 }
 
 /*
- * Open the PVs of @ext, check that each extent lies inside its PV and is
- * aligned to its logical block size, point the LEs at them, and stack the
- * PVs' queue limits into @lim.
+ * Take the PVs of @ext, check that each extent lies inside its PV, past the
+ * reserved area and aligned to the PV's logical block size, point the LEs
+ * at them, and stack each extent's limits (at its real offset) into @lim.
+ * Sleeps (it opens PVs): called before the LV is visible to anyone.
  */
 static int pemove_lv_map_extents(struct pemove_lv *lv,
 				 const struct pemove_extent *ext,
-				 struct queue_limits *lim)
+				 struct queue_limits *lim, bool *stable)
 {
 	struct block_device *bdev;
-	struct pemove_pv *pv;
+	bool discard = true;
 	unsigned int lbs_sectors;
+	struct pemove_pv *pv;
 	sector_t end;
-	bool opened;
 	u32 i;
 	int ret;
 
 	blk_set_stacking_limits(lim);
+	*stable = false;
 	for (i = 0; i < lv->extent_count; i++) {
-		ret = pemove_lv_get_pv(lv, pemove_devt(&ext[i]), &pv, &opened);
+		ret = pemove_pv_get(lv, pemove_devt(&ext[i]), &pv);
 		if (ret)
 			return ret;
+		pemove_le_init(&lv->les[i], pv, ext[i].sector);
 		bdev = pv->h.bdev;
-		if (opened)
-			blk_stack_limits(lim, &bdev_get_queue(bdev)->limits, 0);
-
 		lbs_sectors = bdev_logical_block_size(bdev) >> SECTOR_SHIFT;
 		if (!IS_ALIGNED(ext[i].sector, lbs_sectors) ||
 		    !IS_ALIGNED(lv->extent_sectors, lbs_sectors) ||
+		    ext[i].sector < lv->pv_reserved ||
 		    check_add_overflow((sector_t)ext[i].sector,
 				       (sector_t)lv->extent_sectors, &end) ||
 		    end > bdev_nr_sectors(bdev))
 			return -EINVAL;
-		pemove_le_init(&lv->les[i], pv, ext[i].sector);
+		if (!pemove_pv_stack_limits(lim, pv, ext[i].sector))
+			discard = false;
+		*stable |= pemove_stable_writes(bdev);
 	}
-	lv->lbs = lim->logical_block_size;
+	if (!discard)
+		lim->max_hw_discard_sectors = 0;
 	return 0;
 }
 
-static int pemove_lv_add_disk(struct pemove_lv *lv, struct queue_limits *lim)
+static int pemove_lv_add_disk(struct pemove_lv *lv, struct queue_limits *lim,
+			      bool stable)
 {
 	struct gendisk *disk;
 	int ret;
 
-	disk = pemove_alloc_disk(lim);
+	disk = pemove_alloc_disk(lim, stable);
 	if (IS_ERR(disk))
 		return PTR_ERR(disk);
 	ret = ida_alloc_max(&pemove_minors, MINORMASK, GFP_KERNEL);
@@ -426,14 +197,16 @@ static int pemove_lv_add_disk(struct pemove_lv *lv, struct queue_limits *lim)
 	disk->private_data = lv;
 	snprintf(disk->disk_name, DISK_NAME_LEN, "pemove%d", lv->minor);
 	set_capacity(disk, (sector_t)lv->extent_sectors * lv->extent_count);
+	lv->disk = disk;
+	pemove_disk_limits(disk, &lv->lim);
 
 	ret = add_disk(disk);
 	if (ret)
 		goto out_free_minor;
-	lv->disk = disk;
 	return 0;
 
 out_free_minor:
+	lv->disk = NULL;
 	ida_free(&pemove_minors, lv->minor);
 	lv->minor = -1;
 out_put_disk:
@@ -441,88 +214,55 @@ out_put_disk:
 	return ret;
 }
 
-int pemove_lv_create(const struct pemove_lv_create *in,
-		     struct pemove_lv_create *out)
+/*
+ * Create an LV from arguments the caller validated.  The PVs are opened
+ * before pemove_mutex is taken, so a slow device delays only this command.
+ */
+struct pemove_lv *pemove_lv_create(const struct pemove_lv_args *args)
 {
-	struct pemove_extent *ext;
 	struct queue_limits lim;
 	struct pemove_lv *lv;
-	u64 capacity;
+	bool stable;
 	int ret;
 
-	if (!pemove_name_valid(in->name) ||
-	    !pemove_zero(in->reserved, sizeof(in->reserved)) ||
-	    (in->lv_flags & ~PEMOVE_LV_NOTRACK) ||
-	    !in->extent_sectors ||
-	    !IS_ALIGNED(in->extent_sectors, PEMOVE_EXTENT_ALIGN_SECTORS) ||
-	    in->extent_sectors > (1ULL << 31) ||
-	    !in->extent_count || in->extent_count > PEMOVE_MAX_EXTENTS ||
-	    check_mul_overflow(in->extent_sectors, (u64)in->extent_count,
-			       &capacity))
-		return -EINVAL;
-
-	ext = kvmalloc_array(in->extent_count, sizeof(*ext), GFP_KERNEL);
-	if (!ext)
-		return -ENOMEM;
-	if (copy_from_user(ext, u64_to_user_ptr(in->extents),
-			   array_size(in->extent_count, sizeof(*ext)))) {
-		ret = -EFAULT;
-		goto out_free_ext;
-	}
-	lv = pemove_lv_alloc(in);
-	if (IS_ERR(lv)) {
-		ret = PTR_ERR(lv);
-		goto out_free_ext;
-	}
+	lv = pemove_lv_alloc(args);
+	if (IS_ERR(lv))
+		return lv;
+	ret = pemove_lv_map_extents(lv, args->ext, &lim, &stable);
+	if (ret)
+		goto out_free;
 
 	mutex_lock(&pemove_mutex);
 	ret = -EEXIST;
-	if (pemove_lv_find(in->name))
+	if (pemove_lv_find(args->name))
 		goto out_unlock;
-	ret = pemove_lv_map_extents(lv, ext, &lim);
+	ret = pemove_check_new_map(args->ext, lv->extent_count,
+				   lv->extent_sectors);
 	if (ret)
 		goto out_unlock;
-	ret = pemove_check_new_map(ext, lv->extent_count, lv->extent_sectors);
-	if (ret)
-		goto out_unlock;
-	ret = pemove_lv_add_disk(lv, &lim);
+	ret = pemove_lv_add_disk(lv, &lim, stable);
 	if (ret)
 		goto out_unlock;
 	list_add_tail(&lv->node, &pemove_lvs);
 	/* Each LV pins the module; LV_REMOVE drops the reference. */
 	__module_get(THIS_MODULE);
 	mutex_unlock(&pemove_mutex);
-
-	memcpy(out->name, in->name, sizeof(out->name));
-	out->extent_sectors = in->extent_sectors;
-	out->extents = in->extents;
-	out->extent_count = in->extent_count;
-	out->lv_flags = in->lv_flags;
-	strscpy(out->disk_name, lv->disk->disk_name, sizeof(out->disk_name));
-	out->disk_major = pemove_major;
-	out->disk_minor = lv->minor;
-	kvfree(ext);
-	return 0;
+	return lv;
 
 out_unlock:
 	mutex_unlock(&pemove_mutex);
+out_free:
 	pemove_lv_free(lv);
-out_free_ext:
-	kvfree(ext);
-	return ret;
+	return ERR_PTR(ret);
 }
 
-int pemove_lv_remove(const struct pemove_lv_remove *in)
+int pemove_lv_remove(const char *name)
 {
 	struct pemove_lv *lv;
 	int ret = 0;
 
-	if (!pemove_name_valid(in->name) ||
-	    !pemove_zero(in->reserved, sizeof(in->reserved)))
-		return -EINVAL;
-
 	mutex_lock(&pemove_mutex);
-	lv = pemove_lv_find(in->name);
+	lv = pemove_lv_find(name);
 	if (!lv) {
 		mutex_unlock(&pemove_mutex);
 		return -ENOENT;
@@ -541,8 +281,9 @@ int pemove_lv_remove(const struct pemove_lv_remove *in)
 
 	del_gendisk(lv->disk);
 	/*
-	 * Nothing can submit to the LV any more, and no LE is locked, so no
-	 * bio is held.  Wait for the clones and flushes still in flight.
+	 * Nothing can submit to the LV any more, and no LE is locked or
+	 * moving, so no bio is held.  Wait for the clones and flushes still
+	 * in flight.
 	 */
 	percpu_ref_kill(&lv->pending);
 	wait_for_completion(&lv->pending_done);
@@ -554,7 +295,44 @@ int pemove_lv_remove(const struct pemove_lv_remove *in)
 	return 0;
 }
 
-/* -- reporting ----------------------------------------------------------------- */
+/*
+ * Pin the LV @name for a command on its LE @le: it cannot be removed until
+ * pemove_lv_put().  The checks come in the errno contract's order: ENOENT,
+ * EOPNOTSUPP (untracked, if @need_tracking), EINVAL (LE out of range).  The
+ * index is clamped under speculation, as dm-ioctl does, since it comes from
+ * userspace and indexes lv->les[].
+ */
+struct pemove_lv *pemove_lv_get(const char *name, bool need_tracking, u64 le,
+				u32 *index)
+{
+	struct pemove_lv *lv;
+	int ret = 0;
+
+	mutex_lock(&pemove_mutex);
+	lv = pemove_lv_find(name);
+	if (!lv)
+		ret = -ENOENT;
+	else if (need_tracking && !pemove_lv_tracked(lv))
+		ret = -EOPNOTSUPP;
+	else if (le >= lv->extent_count)
+		ret = -EINVAL;
+	else
+		lv->busy++;
+	mutex_unlock(&pemove_mutex);
+	if (ret)
+		return ERR_PTR(ret);
+	*index = array_index_nospec((u32)le, lv->extent_count);
+	return lv;
+}
+
+void pemove_lv_put(struct pemove_lv *lv)
+{
+	mutex_lock(&pemove_mutex);
+	lv->busy--;
+	mutex_unlock(&pemove_mutex);
+}
+
+/* -- reporting ------------------------------------------------------------ */
 
 /* Called with pemove_mutex held; @info is zeroed. */
 void pemove_lv_info(struct pemove_lv *lv, struct pemove_lv_info *info)
@@ -569,29 +347,45 @@ void pemove_lv_info(struct pemove_lv *lv, struct pemove_lv_info *info)
 	spin_lock(&lv->open_lock);
 	info->open_count = lv->open_count;
 	spin_unlock(&lv->open_lock);
+	spin_lock(&lv->pv_lock);
 	info->pv_count = lv->pv_count;
+	spin_unlock(&lv->pv_lock);
 	info->reserve_bytes = lv->reserve_bytes;
 }
 
-/*
- * Called with pemove_mutex held; @c is zeroed.  The per-CPU counters are
- * summed without stopping the bio path, so they are a snapshot, not a
- * consistent cut.
- */
-void pemove_lv_counters(struct pemove_lv *lv, struct pemove_lv_counters *c)
+static u64 pemove_stat_sum(struct pemove_lv *lv, enum pemove_stat idx)
 {
+	unsigned int start;
+	u64 sum = 0, v;
 	int cpu;
 
 	for_each_possible_cpu(cpu) {
 		const struct pemove_stats *s = per_cpu_ptr(lv->stats, cpu);
 
-		c->bios += s->bios;
-		c->splits += s->splits;
-		c->flushes += s->flushes;
-		c->held += s->held;
+		do {
+			start = u64_stats_fetch_begin(&s->syncp);
+			v = u64_stats_read(&s->v[idx]);
+		} while (u64_stats_fetch_retry(&s->syncp, start));
+		sum += v;
 	}
-	c->moves = lv->moves;
-	c->moves_failed = lv->moves_failed;
-	c->bytes_moved = lv->bytes_moved;
-	c->remaps = lv->remaps;
+	return sum;
+}
+
+/*
+ * @c is zeroed.  Each per-CPU counter is read whole (u64_stats), but the
+ * sum is taken without stopping the bio path: a snapshot, not a cut.
+ */
+void pemove_lv_counters(struct pemove_lv *lv, struct pemove_lv_counters *c)
+{
+	c->bios = pemove_stat_sum(lv, PEMOVE_STAT_BIOS);
+	c->splits = pemove_stat_sum(lv, PEMOVE_STAT_SPLITS);
+	c->flushes = pemove_stat_sum(lv, PEMOVE_STAT_FLUSHES);
+	c->held = pemove_stat_sum(lv, PEMOVE_STAT_HELD);
+	c->reads_held = pemove_stat_sum(lv, PEMOVE_STAT_READS_HELD);
+	c->writes_mirrored = pemove_stat_sum(lv, PEMOVE_STAT_MIRRORED);
+	c->discards = pemove_stat_sum(lv, PEMOVE_STAT_DISCARDS);
+	c->moves = atomic64_read(&lv->moves);
+	c->moves_failed = atomic64_read(&lv->moves_failed);
+	c->bytes_moved = atomic64_read(&lv->bytes_moved);
+	c->remaps = atomic64_read(&lv->remaps);
 }

@@ -1,85 +1,81 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Which ranges of which PVs are in use.
+ * Which ranges of which PVs are in use, and the one place a map entry
+ * changes.
  *
  * A new LV's extents, and the destination of a move or remap, must not
- * overlap any PE of any LV, nor a destination reserved by a move in progress.
- * Everything here runs under pemove_mutex: every writer of a map entry holds
- * it, so the entries read here without le->lock are stable.
+ * overlap any PE of any LV, nor a range reserved by a move in progress.
+ * The scans run under pemove_mutex, which keeps the LV and reservation lists
+ * stable, inside a pemove_map_lock read section, which makes the entries
+ * they read consistent: a switch changes an LE's entry and its move's
+ * reservation together under the write side, so a scan that raced a switch
+ * sees it before or after, never half-way (and reruns if it cannot tell).
+ * The scans read le->dev, never le->pv, which a switch may free.
+ *
+ * A reservation covers a move's destination until the switch, and the old
+ * PE from the switch until the reads still in flight to it completed, so
+ * that no one can be given a range that IO of ours may still touch.
  */
 #include "pemove.h"
 
 #include <linux/overflow.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 
-/* A PE of a new LV, sorted by (dev, start) to find overlaps in O(n log n). */
-struct pemove_key {
-	dev_t dev;
-	sector_t start;
-};
-
-/* The dev_t of @ext, or 0 (which names no device) if it cannot be one. */
-dev_t pemove_devt(const struct pemove_extent *ext)
+/* Called under pemove_mutex and a pemove_map_lock read section. */
+static bool pemove_map_overlaps(const struct pemove_key *keys, u32 n,
+				u32 key_len)
 {
-	if (ext->major >= (1U << (32 - MINORBITS)) || ext->minor > MINORMASK)
-		return 0;
-	return MKDEV(ext->major, ext->minor);
-}
+	struct pemove_reservation *res;
+	struct pemove_lv *lv;
+	u32 i;
 
-static bool pemove_overlap(sector_t a, sector_t alen, sector_t b, sector_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-static int pemove_key_cmp(const void *pa, const void *pb)
-{
-	const struct pemove_key *a = pa, *b = pb;
-
-	if (a->dev != b->dev)
-		return a->dev < b->dev ? -1 : 1;
-	if (a->start != b->start)
-		return a->start < b->start ? -1 : 1;
-	return 0;
+	list_for_each_entry(lv, &pemove_lvs, node)
+		for (i = 0; i < lv->extent_count; i++)
+			if (pemove_keys_overlap(keys, n, key_len,
+						READ_ONCE(lv->les[i].dev),
+						READ_ONCE(lv->les[i].start),
+						lv->extent_sectors))
+				return true;
+	list_for_each_entry(res, &pemove_reserved, node)
+		if (pemove_keys_overlap(keys, n, key_len, READ_ONCE(res->dev),
+					READ_ONCE(res->start), res->len))
+			return true;
+	return false;
 }
 
 /*
- * Does [start, start + len) on @dev overlap one of the @n sorted keys, each
- * @key_len long?  The keys do not overlap one another, so only the last key
- * that starts before the end of the range can reach into it.
+ * The scan, as one consistent cut of every map entry and reservation: a
+ * few lockless tries, then one pass with the seqlock held, so that a storm
+ * of switches cannot starve it.
  */
-static bool pemove_keys_overlap(const struct pemove_key *keys, u32 n,
-				u32 key_len, dev_t dev, sector_t start,
-				sector_t len)
+static bool pemove_map_in_use(const struct pemove_key *keys, u32 n,
+			      u32 key_len)
 {
-	const struct pemove_key *k;
-	u32 lo = 0, hi = n;
+	unsigned int seq, tries;
+	bool used;
 
-	while (lo < hi) {
-		u32 mid = lo + (hi - lo) / 2;
-
-		k = &keys[mid];
-		if (k->dev < dev || (k->dev == dev && k->start < start + len))
-			lo = mid + 1;
-		else
-			hi = mid;
+	lockdep_assert_held(&pemove_mutex);
+	for (tries = 0; tries < 3; tries++) {
+		seq = read_seqbegin(&pemove_map_lock);
+		used = pemove_map_overlaps(keys, n, key_len);
+		if (!read_seqretry(&pemove_map_lock, seq))
+			return used;
 	}
-	if (!lo)
-		return false;
-	k = &keys[lo - 1];
-	return k->dev == dev && k->start + key_len > start;
+	read_seqlock_excl(&pemove_map_lock);
+	used = pemove_map_overlaps(keys, n, key_len);
+	read_sequnlock_excl(&pemove_map_lock);
+	return used;
 }
 
 /*
  * Check the extents of a new LV (each already checked to lie inside its PV)
- * against one another, every existing LV and every reserved destination.
+ * against one another, every existing LV and every reservation.  Called
+ * with pemove_mutex held.
  */
 int pemove_check_new_map(const struct pemove_extent *ext, u32 count,
 			 u32 extent_sectors)
 {
-	struct pemove_reservation *res;
 	struct pemove_key *keys;
-	struct pemove_lv *lv;
 	int ret = -EINVAL;
 	u32 i;
 
@@ -90,84 +86,34 @@ int pemove_check_new_map(const struct pemove_extent *ext, u32 count,
 		keys[i].dev = pemove_devt(&ext[i]);
 		keys[i].start = ext[i].sector;
 	}
-	sort(keys, count, sizeof(*keys), pemove_key_cmp, NULL);
-
-	for (i = 1; i < count; i++)
-		if (keys[i].dev == keys[i - 1].dev &&
-		    keys[i - 1].start + extent_sectors > keys[i].start)
-			goto out;
-
-	list_for_each_entry(lv, &pemove_lvs, node)
-		for (i = 0; i < lv->extent_count; i++)
-			if (pemove_keys_overlap(keys, count, extent_sectors,
-						lv->les[i].pv->dev,
-						lv->les[i].start,
-						lv->extent_sectors))
-				goto out;
-
-	list_for_each_entry(res, &pemove_reserved, node)
-		if (pemove_keys_overlap(keys, count, extent_sectors, res->dev,
-					res->start, res->len))
-			goto out;
-	ret = 0;
-out:
+	pemove_keys_sort(keys, count);
+	if (pemove_keys_disjoint(keys, count, extent_sectors) &&
+	    !pemove_map_in_use(keys, count, extent_sectors))
+		ret = 0;
 	kvfree(keys);
 	return ret;
 }
 
-static bool pemove_range_in_use(dev_t dev, sector_t start, sector_t len)
-{
-	struct pemove_reservation *res;
-	struct pemove_lv *lv;
-	u32 i;
-
-	list_for_each_entry(lv, &pemove_lvs, node)
-		for (i = 0; i < lv->extent_count; i++)
-			if (lv->les[i].pv->dev == dev &&
-			    pemove_overlap(lv->les[i].start, lv->extent_sectors,
-					   start, len))
-				return true;
-
-	list_for_each_entry(res, &pemove_reserved, node)
-		if (res->dev == dev &&
-		    pemove_overlap(res->start, res->len, start, len))
-			return true;
-	return false;
-}
-
 /*
- * Validate the destination of a move or remap of one of @lv's extents and
- * return its PV, which the LV then holds open.  A PV opened only for this
- * check is closed again if the check fails, so a rejected call changes
- * nothing.
+ * Is @start on @pv a place an extent of @lv may go: aligned, inside the
+ * device, past the LV's reserved metadata area, and used by nobody?  Called
+ * with pemove_mutex held.
  */
-int pemove_check_dest(struct pemove_lv *lv, const struct pemove_extent *dest,
-		      struct pemove_pv **pvp)
+int pemove_check_range(struct pemove_lv *lv, struct pemove_pv *pv,
+		       sector_t start)
 {
-	struct block_device *bdev;
-	struct pemove_pv *pv;
-	unsigned int lbs;
+	struct block_device *bdev = pv->h.bdev;
+	unsigned int lbs = bdev_logical_block_size(bdev) >> SECTOR_SHIFT;
+	struct pemove_key key = { .dev = pv->dev, .start = start };
 	sector_t end;
-	bool opened;
-	int ret;
 
-	ret = pemove_lv_get_pv(lv, pemove_devt(dest), &pv, &opened);
-	if (ret)
-		return ret;
-	bdev = pv->h.bdev;
-	lbs = bdev_logical_block_size(bdev);
-	if (lbs > lv->lbs ||
-	    !IS_ALIGNED(dest->sector, PEMOVE_EXTENT_ALIGN_SECTORS) ||
-	    !IS_ALIGNED(dest->sector, lbs >> SECTOR_SHIFT) ||
-	    check_add_overflow((sector_t)dest->sector,
-			       (sector_t)lv->extent_sectors, &end) ||
-	    end > bdev_nr_sectors(bdev) ||
-	    pemove_range_in_use(pv->dev, dest->sector, lv->extent_sectors)) {
-		if (opened)
-			pemove_lv_drop_pv(lv, pv);
+	if (!IS_ALIGNED(start, PEMOVE_EXTENT_ALIGN_SECTORS) ||
+	    !IS_ALIGNED(start, lbs) || start < lv->pv_reserved ||
+	    check_add_overflow(start, (sector_t)lv->extent_sectors, &end) ||
+	    end > bdev_nr_sectors(bdev))
 		return -EINVAL;
-	}
-	*pvp = pv;
+	if (pemove_map_in_use(&key, 1, lv->extent_sectors))
+		return -EINVAL;
 	return 0;
 }
 
@@ -177,6 +123,7 @@ int pemove_reserve(dev_t dev, sector_t start, sector_t len,
 {
 	struct pemove_reservation *res;
 
+	lockdep_assert_held(&pemove_mutex);
 	res = kmalloc(sizeof(*res), GFP_KERNEL);
 	if (!res)
 		return -ENOMEM;
@@ -190,6 +137,55 @@ int pemove_reserve(dev_t dev, sector_t start, sector_t len,
 
 void pemove_unreserve(struct pemove_reservation *res)
 {
+	lockdep_assert_held(&pemove_mutex);
 	list_del(&res->node);
 	kfree(res);
+}
+
+/*
+ * Point @le at (@pv, @start).  In the same critical section: @res, if any,
+ * takes over the old PE (its reads may still be in flight), @m, if any, is
+ * marked switched and lets go of the LE, @clear is cleared from the state,
+ * and the held bios move to @held (their count to *@nr_held) for the caller
+ * to resubmit.  If @m's destination failed (a mirrored write's second leg),
+ * nothing changes and its errno is returned: the check is in the critical
+ * section, so a write that completed before the switch cannot have left
+ * the destination without its data.  Takes only pemove_map_lock and
+ * le->lock: a switch never waits behind pemove_mutex.
+ */
+int pemove_map_switch(struct pemove_le *le, struct pemove_pv *pv,
+		      sector_t start, struct pemove_reservation *res,
+		      struct pemove_move *m, u32 clear, struct bio_list *held,
+		      u32 *nr_held)
+{
+	int ret = 0;
+
+	write_seqlock(&pemove_map_lock);
+	spin_lock_irq(&le->lock);
+	if (m && m->error) {
+		ret = m->error;
+		goto out_unlock;
+	}
+	if (res) {
+		WRITE_ONCE(res->dev, le->dev);
+		WRITE_ONCE(res->start, le->start);
+	}
+	le->pv = pv;
+	WRITE_ONCE(le->dev, pv->dev);
+	WRITE_ONCE(le->start, start);
+	if (m) {
+		m->switched = true;
+		le->move = NULL;
+	}
+	WRITE_ONCE(le->state, le->state & ~clear);
+	if (held) {
+		bio_list_merge(held, &le->held);
+		bio_list_init(&le->held);
+		*nr_held = le->nr_held;
+		le->nr_held = 0;
+	}
+out_unlock:
+	spin_unlock_irq(&le->lock);
+	write_sequnlock(&pemove_map_lock);
+	return ret;
 }

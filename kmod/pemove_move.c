@@ -1,313 +1,525 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Moving an extent: PE_MOVE, the locked copy, and the legacy PE_LOCK /
- * PE_REMAP / PE_UNLOCK that rebuild LVM1's userspace pvmove.
+ * PE_MOVE, PE_MOVE_END and MOVE_STATUS: moving one LE to a new PE.
  *
- * While a move or a legacy lock owns an LE, lv->busy counts it, so that
- * LV_REMOVE refuses the LV and the LV outlives the held bios.
+ * A move, in order:
+ *
+ *   1. get the copy buffers and the destination PV, check the destination
+ *      and reserve it, and claim the LE: all before any IO is held, so that
+ *      a failure here changes nothing and an allocation may sleep;
+ *   2. copy the PE, chunk by chunk:
+ *      - whole-extent (the seed's move): every bio to the LE is held, the
+ *        bios in flight are drained, and the whole PE is copied;
+ *      - live: reads go to the source; the copier lets one chunk at a time
+ *        (two, double-buffered) into the move's window, drains the writes
+ *        in flight to it, copies it, and from then on writes to it reach
+ *        both PEs (pemove_track.c);
+ *      a fatal signal or a failed destination stops the copy at the next
+ *      chunk;
+ *   3. flush the destination: the copy is durable before the map names it;
+ *   4. switch: with PEMOVE_MOVE_SYNC_ONLY the move stops here, in sync
+ *      (every write mirrored, no IO held) and PE_MOVE_END switches later;
+ *      otherwise the map entry is switched now (pemove_map_switch(), which
+ *      takes no mutex), the held bios go to the new PE, and the reads still
+ *      in flight to the old PE are waited for before it is given back.
+ *
+ * If anything fails the map is unchanged: writes stop going to the
+ * destination, the writes that waited are resubmitted to the source, the
+ * destination's IO is waited for, and the destination is released.
+ *
+ * A move in sync belongs to the control file that made it.  Closing that
+ * file aborts it; PE_MOVE_END DETACH lets it outlive the file, mirroring,
+ * until a PE_MOVE_END from any control file commits or aborts it.  That is
+ * what lets userspace record the new location in its metadata while both
+ * PEs hold every acknowledged write (docs/HACKING.md, "The move protocol").
  */
 #include "pemove.h"
 
-#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
-/*
- * Look up the LV and LE a command names.  Called with pemove_mutex held.
- * The EOPNOTSUPP check comes before the LE check: an untracked LV refuses
- * the command whatever it names.
- */
-static int pemove_find_le(const char *name, u64 le, bool need_tracking,
-			  struct pemove_lv **lvp)
+static void pemove_move_free(struct pemove_move *m)
 {
-	struct pemove_lv *lv;
+	kvfree(m->chunk_inflight);
+	kfree(m);
+}
 
-	if (!pemove_name_valid(name))
-		return -EINVAL;
-	lv = pemove_lv_find(name);
-	if (!lv)
-		return -ENOENT;
-	if (need_tracking && !pemove_lv_tracked(lv))
-		return -EOPNOTSUPP;
-	if (le >= lv->extent_count)
-		return -EINVAL;
-	*lvp = lv;
+static struct pemove_move *pemove_move_alloc(struct pemove_lv *lv, u32 index,
+					     const struct pemove_move_args *args)
+{
+	u32 chunk = args->chunk_sectors;
+	struct pemove_move *m;
+
+	if (!chunk)
+		chunk = args->flags & PEMOVE_MOVE_LIVE ?
+			PEMOVE_CHUNK_DEFAULT_SECTORS : PEMOVE_COPY_CHUNK_SECTORS;
+	if (!pemove_chunk_size_valid(chunk))
+		return ERR_PTR(-EINVAL);
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	m->lv = lv;
+	m->le = &lv->les[index];
+	m->le_index = index;
+	m->flags = args->flags;
+	m->dst_start = args->start;
+	m->chunk_shift = ilog2(chunk);
+	m->nr_chunks = DIV_ROUND_UP(lv->extent_sectors, chunk);
+	m->draining = U32_MAX;
+	bio_list_init(&m->waiting[0]);
+	bio_list_init(&m->waiting[1]);
+	INIT_LIST_HEAD(&m->file_node);
+	if (args->flags & PEMOVE_MOVE_LIVE) {
+		m->chunk_inflight = kvcalloc(m->nr_chunks,
+					     sizeof(*m->chunk_inflight),
+					     GFP_KERNEL);
+		if (!m->chunk_inflight) {
+			kfree(m);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+	return m;
+}
+
+static u32 pemove_chunk_len(struct pemove_move *m, u32 chunk)
+{
+	sector_t off = (sector_t)chunk << m->chunk_shift;
+
+	return min_t(sector_t, m->lv->extent_sectors - off,
+		     1U << m->chunk_shift);
+}
+
+static sector_t pemove_chunk_off(struct pemove_move *m, u32 chunk)
+{
+	return (sector_t)chunk << m->chunk_shift;
+}
+
+/* Let @chunk into a live move's window and drain the writes in it. */
+static int pemove_chunk_open(struct pemove_move *m, u32 chunk)
+{
+	if (!(m->flags & PEMOVE_MOVE_LIVE))
+		return 0;	/* the whole LE is locked and drained */
+	pemove_window_open(m, chunk);
+	if (wait_event_killable(m->lv->wait, pemove_chunk_drained(m, chunk)))
+		return -EINTR;
 	return 0;
 }
 
-/* Drop a move's or a lock's hold on the LV, after its bios were resubmitted. */
-static void pemove_lv_unbusy(struct pemove_lv *lv)
+/* @chunk is copied: writes to it are mirrored, the ones that waited go on. */
+static void pemove_chunk_close(struct pemove_move *m, u32 chunk)
+{
+	struct bio_list bios = BIO_EMPTY_LIST;
+
+	if (!(m->flags & PEMOVE_MOVE_LIVE))
+		return;
+	pemove_window_close(m, chunk + 1, &bios);
+	pemove_resubmit(&bios);
+}
+
+/* Stop at the next chunk on a fatal signal or a failed destination. */
+static int pemove_copy_check(struct pemove_move *m)
+{
+	int err = READ_ONCE(m->error);
+
+	if (err)
+		return err;
+	return fatal_signal_pending(current) ? -EINTR : 0;
+}
+
+/*
+ * Copy every chunk of the LE, double-buffered: chunk c is written from one
+ * buffer while chunk c + 1 is read into the other.  In a live move both are
+ * in the window while that happens, and chunk c leaves it (its waiting
+ * writes go on, mirrored) as soon as its write completed.
+ */
+static int pemove_copy_extent(struct pemove_move *m,
+			      struct pemove_copy_bufs *bufs)
+{
+	struct block_device *src = m->src->h.bdev, *dst = m->dst->h.bdev;
+	struct pemove_copy_buf *rd = bufs->buf[0], *wr = bufs->buf[1];
+	u32 c = 0, n = m->nr_chunks;
+	int ret, rret;
+	bool next;
+
+	ret = pemove_chunk_open(m, 0);
+	if (ret)
+		return ret;
+	pemove_copy_submit(rd, src, m->src_start, pemove_chunk_len(m, 0),
+			   REQ_OP_READ | REQ_SYNC);
+	ret = pemove_copy_wait(rd);
+
+	while (!ret) {
+		swap(rd, wr);	/* wr holds chunk c */
+		next = c + 1 < n;
+		if (next) {
+			ret = pemove_chunk_open(m, c + 1);
+			if (ret)
+				break;
+			pemove_copy_submit(rd, src,
+					   m->src_start + pemove_chunk_off(m, c + 1),
+					   pemove_chunk_len(m, c + 1),
+					   REQ_OP_READ | REQ_SYNC);
+		}
+		pemove_copy_submit(wr, dst, m->dst_start + pemove_chunk_off(m, c),
+				   pemove_chunk_len(m, c),
+				   REQ_OP_WRITE | REQ_SYNC);
+		ret = pemove_copy_wait(wr);
+		if (!ret)
+			pemove_chunk_close(m, c);
+		rret = next ? pemove_copy_wait(rd) : 0;
+		if (!ret)
+			ret = rret;
+		if (ret)
+			break;
+		WRITE_ONCE(m->copied, pemove_chunk_off(m, c) +
+			   pemove_chunk_len(m, c));
+		ret = pemove_copy_check(m);
+		if (!next)
+			break;
+		c++;
+	}
+	return ret;
+}
+
+/* Give back what a move holds once nothing of it is left on the LE. */
+static void pemove_move_release(struct pemove_move *m, struct pemove_pv *pv)
+{
+	struct pemove_lv *lv = m->lv;
+
+	/* Every clone that counts against the move must have completed. */
+	wait_event(lv->wait, pemove_move_idle(m, true, true));
+	pemove_pv_put(lv, pv);
+	mutex_lock(&pemove_mutex);
+	pemove_unreserve(m->res);
+	mutex_unlock(&pemove_mutex);
+	pemove_move_free(m);
+}
+
+static void pemove_move_result(struct pemove_move *m,
+			       struct pemove_move_result *res)
+{
+	bool live = m->flags & PEMOVE_MOVE_LIVE;
+
+	res->copy_ns = m->copy_ns;
+	res->drained = m->drained;
+	res->held = live ? m->writes_waited : m->held;
+	res->hold_ns = live ? 0 : m->hold_ns;
+	res->max_wait_ns = live ? m->max_wait_ns : m->hold_ns;
+	res->writes_mirrored = m->writes_mirrored;
+	res->writes_waited = m->writes_waited;
+	res->chunk_sectors = 1U << m->chunk_shift;
+	res->dest.major = MAJOR(m->dst->dev);
+	res->dest.minor = MINOR(m->dst->dev);
+	res->dest.sector = m->dst_start;
+}
+
+/*
+ * Drop the destination: the map is unchanged.  Writes stop going to the
+ * destination, waiting writes go on to the source, the destination's IO
+ * completes, then the LE lets go of the move and its held bios go on.
+ * Fills @res (if not NULL) and frees the move.
+ */
+static void pemove_move_abort(struct pemove_move *m,
+			      struct pemove_move_result *res)
+{
+	struct pemove_lv *lv = m->lv;
+	struct bio_list bios = BIO_EMPTY_LIST;
+
+	pemove_move_stop_mirroring(m, &bios);
+	pemove_resubmit(&bios);
+	wait_event(lv->wait, pemove_move_idle(m, false, true));
+	m->held += pemove_le_release(m->le, PEMOVE_LE_LOCKED |
+				     PEMOVE_LE_MOVING | PEMOVE_LE_COPYING |
+				     PEMOVE_LE_SYNCED | PEMOVE_LE_DETACHED,
+				     &bios);
+	m->hold_ns = ktime_to_ns(ktime_sub(ktime_get(), m->started));
+	pemove_resubmit(&bios);
+	atomic64_inc(&lv->moves_failed);
+	if (res)
+		pemove_move_result(m, res);
+	pemove_move_release(m, m->dst);
+}
+
+/*
+ * Point the LE at the destination.  The old PE is given back only after
+ * the IO still in flight to it (reads, and the source legs of mirrored
+ * writes) completed.  On a destination failure nothing is switched and
+ * the move is aborted.  Fills @res and frees the move either way.
+ */
+static int pemove_move_switch(struct pemove_move *m,
+			      struct pemove_move_result *res, ktime_t since)
+{
+	struct pemove_lv *lv = m->lv;
+	struct bio_list held = BIO_EMPTY_LIST;
+	u32 nr = 0;
+	int ret;
+
+	ret = pemove_map_switch(m->le, m->dst, m->dst_start, m->res, m,
+				PEMOVE_LE_LOCKED | PEMOVE_LE_MOVING |
+				PEMOVE_LE_COPYING | PEMOVE_LE_SYNCED |
+				PEMOVE_LE_DETACHED, &held, &nr);
+	if (ret) {
+		pemove_move_abort(m, res);
+		return ret;
+	}
+	m->held += nr;
+	m->hold_ns = ktime_to_ns(ktime_sub(ktime_get(), m->started));
+	pemove_resubmit(&held);
+	atomic64_inc(&lv->moves);
+	atomic64_add((u64)lv->extent_sectors << SECTOR_SHIFT, &lv->bytes_moved);
+	pemove_move_result(m, res);
+	res->switch_ns = ktime_to_ns(ktime_sub(ktime_get(), since));
+	res->bytes_copied = (u64)lv->extent_sectors << SECTOR_SHIFT;
+	pemove_move_release(m, m->src);
+	return 0;
+}
+
+/* Claim the LE for @m and reserve the destination range, or change nothing. */
+static int pemove_move_claim(struct pemove_move *m)
+{
+	struct pemove_lv *lv = m->lv;
+	u32 bits = PEMOVE_LE_MOVING;
+	int ret;
+
+	bits |= m->flags & PEMOVE_MOVE_LIVE ? PEMOVE_LE_COPYING :
+					      PEMOVE_LE_LOCKED;
+	mutex_lock(&pemove_mutex);
+	ret = pemove_check_range(lv, m->dst, m->dst_start);
+	if (!ret)
+		ret = pemove_reserve(m->dst->dev, m->dst_start,
+				     lv->extent_sectors, &m->res);
+	if (!ret) {
+		ret = pemove_le_claim(m->le, bits, m, &m->drained);
+		if (ret)
+			pemove_unreserve(m->res);
+	}
+	if (!ret && (m->flags & PEMOVE_MOVE_SYNC_ONLY))
+		lv->busy++;	/* held by the synced move past this call */
+	mutex_unlock(&pemove_mutex);
+	return ret;
+}
+
+/* Drop the busy count pemove_move_claim() took for a synced move. */
+static void pemove_move_unbusy(struct pemove_lv *lv)
 {
 	mutex_lock(&pemove_mutex);
 	lv->busy--;
 	mutex_unlock(&pemove_mutex);
 }
 
-int pemove_pe_move(const struct pemove_pe_move *in, struct pemove_pe_move *out)
+/* A move just got in sync: it belongs to @pf until it ends or is detached. */
+static void pemove_move_adopt(struct pemove_file *pf, struct pemove_move *m)
 {
-	struct pemove_reservation *res;
-	struct pemove_pv *src, *dst;
+	mutex_lock(&pf->lock);
+	spin_lock_irq(&m->le->lock);
+	m->owner = pf;
+	spin_unlock_irq(&m->le->lock);
+	list_add_tail(&m->file_node, &pf->moves);
+	mutex_unlock(&pf->lock);
+}
+
+/*
+ * Move LE @index of @lv (pinned by the caller) as @args says.  @pf is the
+ * calling control file, which owns a move left in sync.
+ */
+int pemove_pe_move(struct pemove_file *pf, struct pemove_lv *lv, u32 index,
+		   const struct pemove_move_args *args,
+		   struct pemove_move_result *res)
+{
+	struct pemove_le *le = &lv->les[index];
 	struct bio_list held = BIO_EMPTY_LIST;
-	ktime_t t_lock, t_copy, t_unlock;
-	sector_t src_start;
-	struct pemove_lv *lv;
-	struct pemove_le *le;
-	u32 drained, nr_held;
-	u64 bytes;
+	struct pemove_copy_bufs bufs;
+	struct pemove_move *m;
+	ktime_t t_copied;
 	int ret;
 
-	if (!pemove_zero(in->reserved, sizeof(in->reserved)))
+	if (args->flags & ~(PEMOVE_MOVE_LIVE | PEMOVE_MOVE_SYNC_ONLY))
 		return -EINVAL;
-
-	mutex_lock(&pemove_mutex);
-	ret = pemove_find_le(in->name, in->le, true, &lv);
-	if (ret)
-		goto out_unlock;
-	le = &lv->les[in->le];
 	/* A second move of this LE is EBUSY, whatever its destination. */
-	ret = -EBUSY;
 	if (READ_ONCE(le->state))
-		goto out_unlock;
-	ret = pemove_check_dest(lv, &in->dest, &dst);
-	if (ret)
-		goto out_unlock;
-	ret = pemove_reserve(dst->dev, in->dest.sector, lv->extent_sectors,
-			     &res);
-	if (ret)
-		goto out_unlock;
-	/* Cannot fail: pemove_mutex excludes every other claimant. */
-	ret = pemove_le_claim(le, PEMOVE_LE_LOCKED | PEMOVE_LE_MOVING, &drained);
-	if (WARN_ON_ONCE(ret)) {
-		pemove_unreserve(res);
-		goto out_unlock;
-	}
-	t_lock = ktime_get();
-	bytes = (u64)lv->extent_sectors << SECTOR_SHIFT;
-	lv->busy++;
-	mutex_unlock(&pemove_mutex);
+		return -EBUSY;
 
-	/* New bios are held from here on; wait for the old ones. */
-	ret = pemove_le_wait_drained(lv, le);
-	t_copy = ktime_get();
-	if (!ret) {
-		pemove_le_map(le, &src, &src_start);
-		ret = pemove_copy(lv, src, src_start, dst, in->dest.sector);
-		if (!ret)
-			ret = blkdev_issue_flush(dst->h.bdev);
-	}
-	out->copy_ns = ktime_to_ns(ktime_sub(ktime_get(), t_copy));
+	m = pemove_move_alloc(lv, index, args);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	ret = pemove_copy_get(lv, &bufs);
+	if (ret)
+		goto out_free;
+	ret = pemove_pv_get(lv, args->dev, &m->dst);
+	if (ret)
+		goto out_put_bufs;
+	ret = pemove_pv_check_dest(lv, m->dst);
+	if (ret)
+		goto out_put_dst;
+	m->started = ktime_get();
+	ret = pemove_move_claim(m);
+	if (ret)
+		goto out_put_dst;
 
-	mutex_lock(&pemove_mutex);
-	nr_held = pemove_le_release(le, PEMOVE_LE_LOCKED | PEMOVE_LE_MOVING,
-				    ret ? NULL : dst, in->dest.sector, &held);
-	t_unlock = ktime_get();
-	pemove_unreserve(res);
+	/* From here on the LE routes through the move; the map is unchanged. */
+	if (!(m->flags & PEMOVE_MOVE_LIVE) &&
+	    wait_event_killable(lv->wait, pemove_le_drained(le)))
+		ret = -EINTR;
+	if (!ret)
+		ret = pemove_copy_extent(m, &bufs);
+	pemove_copy_put(lv, &bufs);
+	t_copied = ktime_get();
+	m->copy_ns = ktime_to_ns(ktime_sub(t_copied, m->started));
+	if (!ret)
+		ret = blkdev_issue_flush(m->dst->h.bdev);
 	if (ret) {
-		lv->moves_failed++;
-	} else {
-		lv->moves++;
-		lv->bytes_moved += bytes;
+		if (m->flags & PEMOVE_MOVE_SYNC_ONLY)
+			pemove_move_unbusy(lv);
+		pemove_move_abort(m, res);
+		if (ret != -EINTR)
+			pr_warn_ratelimited("%s: move of LE %u failed (%d); map unchanged\n",
+					    lv->name, index, ret);
+		return ret;
 	}
-	mutex_unlock(&pemove_mutex);
 
-	/* Held bios now see the new map entry, or the old one on failure. */
+	if (!(m->flags & PEMOVE_MOVE_SYNC_ONLY))
+		return pemove_move_switch(m, res, t_copied);
+
+	/* In sync: every write is mirrored from here on, nothing is held. */
+	m->held += pemove_le_synced(le, m, &held);
+	m->hold_ns = ktime_to_ns(ktime_sub(ktime_get(), m->started));
 	pemove_resubmit(&held);
-	pemove_lv_unbusy(lv);	/* @lv may be removed from here on */
-
-	if (ret && ret != -EINTR)
-		pr_warn_ratelimited("%s: move of LE %llu failed (%d); map unchanged\n",
-				    in->name, in->le, ret);
-
-	memcpy(out->name, in->name, sizeof(out->name));
-	out->le = in->le;
-	out->dest = in->dest;
-	if (!ret)
-		out->bytes_copied = bytes;
-	out->hold_ns = ktime_to_ns(ktime_sub(t_unlock, t_lock));
-	out->bios_drained = drained;
-	out->bios_held = nr_held;
-	return ret;
-
-out_unlock:
-	mutex_unlock(&pemove_mutex);
-	return ret;
-}
-
-static struct pemove_file_lock *pemove_file_find_lock(struct pemove_file *pf,
-						      struct pemove_lv *lv,
-						      u64 le)
-{
-	struct pemove_file_lock *fl;
-
-	list_for_each_entry(fl, &pf->locks, node)
-		if (fl->lv == lv && fl->le == le)
-			return fl;
-	return NULL;
-}
-
-static bool pemove_lock_args_valid(const struct pemove_pe_lock *in,
-				   bool uses_dest)
-{
-	static const struct pemove_extent no_dest;
-
-	if (!pemove_zero(in->reserved, sizeof(in->reserved)))
-		return false;
-	return uses_dest || !memcmp(&in->dest, &no_dest, sizeof(no_dest));
-}
-
-/*
- * PE_LOCK, as LVM1 did it: write back the LV's dirty page cache first, then
- * hold new writes to the LE.  Reads pass, and bios already in flight are only
- * counted, not waited for: that is the 2002 bug this command preserves.
- * Writing back after holding writes would wait for pages whose writes are
- * held, forever.
- */
-int pemove_pe_lock(struct pemove_file *pf, const struct pemove_pe_lock *in,
-		   struct pemove_pe_lock *out)
-{
-	struct pemove_file_lock *fl;
-	struct pemove_lv *lv;
-	u32 inflight;
-	int ret;
-
-	if (!pemove_lock_args_valid(in, false))
-		return -EINVAL;
-	fl = kmalloc(sizeof(*fl), GFP_KERNEL);
-	if (!fl)
-		return -ENOMEM;
-
-	mutex_lock(&pemove_mutex);
-	ret = pemove_find_le(in->name, in->le, true, &lv);
-	if (!ret && READ_ONCE(lv->les[in->le].state))
-		ret = -EBUSY;
-	if (ret) {
-		mutex_unlock(&pemove_mutex);
-		goto out_free;
-	}
-	lv->busy++;		/* keeps the LV while we sleep in writeback */
-	mutex_unlock(&pemove_mutex);
-
-	ret = sync_blockdev(lv->disk->part0);
-
-	mutex_lock(&pemove_mutex);
-	if (!ret)
-		ret = pemove_le_claim(&lv->les[in->le], PEMOVE_LE_WRLOCKED,
-				      &inflight);
-	if (ret) {
-		lv->busy--;
-		mutex_unlock(&pemove_mutex);
-		goto out_free;
-	}
-	fl->lv = lv;
-	fl->le = in->le;
-	list_add(&fl->node, &pf->locks);
-	mutex_unlock(&pemove_mutex);
-
-	memcpy(out->name, in->name, sizeof(out->name));
-	out->le = in->le;
-	out->bios_inflight = inflight;
+	pemove_move_result(m, res);
+	res->switch_ns = ktime_to_ns(ktime_sub(ktime_get(), t_copied));
+	res->bytes_copied = (u64)lv->extent_sectors << SECTOR_SHIFT;
+	pemove_move_adopt(pf, m);
 	return 0;
 
+out_put_dst:
+	pemove_pv_put(lv, m->dst);
+out_put_bufs:
+	pemove_copy_put(lv, &bufs);
 out_free:
-	kfree(fl);
-	return ret;
-}
-
-/* Drop one legacy lock; pemove_mutex held.  Held writes go to @held. */
-static void pemove_file_drop_lock(struct pemove_file_lock *fl,
-				  struct bio_list *held)
-{
-	pemove_le_release(&fl->lv->les[fl->le], PEMOVE_LE_WRLOCKED, NULL, 0,
-			  held);
-	list_del(&fl->node);
-}
-
-int pemove_pe_unlock(struct pemove_file *pf, const struct pemove_pe_lock *in,
-		     struct pemove_pe_lock *out)
-{
-	struct bio_list held = BIO_EMPTY_LIST;
-	struct pemove_file_lock *fl;
-	struct pemove_lv *lv;
-	int ret;
-
-	if (!pemove_lock_args_valid(in, false))
-		return -EINVAL;
-
-	mutex_lock(&pemove_mutex);
-	ret = pemove_find_le(in->name, in->le, false, &lv);
-	if (ret)
-		goto out_unlock;
-	fl = pemove_file_find_lock(pf, lv, in->le);
-	if (!fl) {
-		ret = -EINVAL;
-		goto out_unlock;
-	}
-	pemove_file_drop_lock(fl, &held);
-	mutex_unlock(&pemove_mutex);
-
-	pemove_resubmit(&held);
-	pemove_lv_unbusy(lv);
-	kfree(fl);
-	memcpy(out->name, in->name, sizeof(out->name));
-	out->le = in->le;
-	return 0;
-
-out_unlock:
-	mutex_unlock(&pemove_mutex);
+	pemove_move_free(m);
 	return ret;
 }
 
 /*
- * PE_REMAP: point a write-locked LE at a new PE, which the caller copied in
- * userspace.  Nothing checks that the copy is complete or coherent; that is
- * the legacy move's other bug.
+ * Take the synced move of @le for ending it: @pf must own it, or it must be
+ * detached.  Returns the move, its owner in *@owner, or an ERR_PTR.
  */
-int pemove_pe_remap(struct pemove_file *pf, const struct pemove_pe_lock *in,
-		    struct pemove_pe_lock *out)
+static struct pemove_move *pemove_move_take(struct pemove_file *pf,
+					    struct pemove_le *le,
+					    struct pemove_file **owner)
 {
-	struct pemove_pv *dst;
-	struct pemove_lv *lv;
+	struct pemove_move *m;
+	int ret = 0;
+
+	spin_lock_irq(&le->lock);
+	m = le->move;
+	if (!m || !(le->state & PEMOVE_LE_SYNCED))
+		ret = -EINVAL;
+	else if (m->ending || (m->owner && m->owner != pf))
+		ret = -EBUSY;
+	else
+		m->ending = true;
+	*owner = m ? m->owner : NULL;
+	spin_unlock_irq(&le->lock);
+	return ret ? ERR_PTR(ret) : m;
+}
+
+static void pemove_move_disown(struct pemove_file *owner, struct pemove_move *m)
+{
+	if (!owner)
+		return;
+	mutex_lock(&owner->lock);
+	list_del_init(&m->file_node);
+	mutex_unlock(&owner->lock);
+}
+
+/* PE_MOVE_END: commit, abort or detach the synced move of LE @index. */
+int pemove_pe_move_end(struct pemove_file *pf, struct pemove_lv *lv, u32 index,
+		       u32 op, struct pemove_move_result *res)
+{
+	struct pemove_le *le = &lv->les[index];
+	struct pemove_file *owner;
+	struct pemove_move *m;
+	ktime_t since = ktime_get();
 	int ret;
 
-	if (!pemove_lock_args_valid(in, true))
+	if (op != PEMOVE_END_COMMIT && op != PEMOVE_END_ABORT &&
+	    op != PEMOVE_END_DETACH)
 		return -EINVAL;
+	m = pemove_move_take(pf, le, &owner);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	pemove_move_disown(owner, m);
 
-	mutex_lock(&pemove_mutex);
-	ret = pemove_find_le(in->name, in->le, true, &lv);
-	if (ret)
-		goto out_unlock;
-	ret = -EINVAL;
-	if (!pemove_file_find_lock(pf, lv, in->le))
-		goto out_unlock;
-	ret = pemove_check_dest(lv, &in->dest, &dst);
-	if (ret)
-		goto out_unlock;
-	pemove_le_switch(&lv->les[in->le], dst, in->dest.sector);
-	lv->remaps++;
-	mutex_unlock(&pemove_mutex);
+	if (op == PEMOVE_END_DETACH) {
+		spin_lock_irq(&le->lock);
+		m->owner = NULL;
+		m->ending = false;
+		WRITE_ONCE(le->state, le->state | PEMOVE_LE_DETACHED);
+		pemove_move_result(m, res);
+		spin_unlock_irq(&le->lock);
+		return 0;
+	}
 
-	memcpy(out->name, in->name, sizeof(out->name));
-	out->le = in->le;
-	out->dest = in->dest;
-	return 0;
-
-out_unlock:
-	mutex_unlock(&pemove_mutex);
+	if (op == PEMOVE_END_COMMIT) {
+		ret = pemove_move_switch(m, res, since);
+	} else {
+		pemove_move_abort(m, res);
+		ret = 0;
+	}
+	pemove_move_unbusy(lv);
 	return ret;
 }
 
-/* The control file is being closed: drop every legacy lock it holds. */
-void pemove_file_unlock_all(struct pemove_file *pf)
+/* A control file is closing: abort the synced moves it still owns. */
+void pemove_file_end_moves(struct pemove_file *pf)
 {
-	struct pemove_file_lock *fl, *tmp;
-	struct bio_list held;
+	struct pemove_move *m, *tmp;
+	struct pemove_lv *lv;
+	LIST_HEAD(moves);
 
-	list_for_each_entry_safe(fl, tmp, &pf->locks, node) {
-		bio_list_init(&held);
-		mutex_lock(&pemove_mutex);
-		pemove_file_drop_lock(fl, &held);
-		mutex_unlock(&pemove_mutex);
-		pemove_resubmit(&held);
-		pemove_lv_unbusy(fl->lv);
-		kfree(fl);
+	mutex_lock(&pf->lock);
+	list_splice_init(&pf->moves, &moves);
+	mutex_unlock(&pf->lock);
+
+	list_for_each_entry_safe(m, tmp, &moves, file_node) {
+		lv = m->lv;
+		list_del_init(&m->file_node);
+		spin_lock_irq(&m->le->lock);
+		m->ending = true;
+		m->owner = NULL;
+		spin_unlock_irq(&m->le->lock);
+		pemove_move_abort(m, NULL);
+		pemove_move_unbusy(lv);
 	}
+}
+
+/* MOVE_STATUS: the move of LE @index, if any.  pemove_mutex held. */
+void pemove_move_status(struct pemove_lv *lv, u32 index,
+			struct pemove_move_status *st)
+{
+	struct pemove_le *le = &lv->les[index];
+	struct pemove_move *m;
+
+	spin_lock_irq(&le->lock);
+	m = le->move;
+	st->state = le->state;
+	if (m) {
+		st->move_flags = m->flags;
+		st->source.major = MAJOR(m->src->dev);
+		st->source.minor = MINOR(m->src->dev);
+		st->source.sector = m->src_start;
+		st->dest.major = MAJOR(m->dst->dev);
+		st->dest.minor = MINOR(m->dst->dev);
+		st->dest.sector = m->dst_start;
+		st->total_sectors = lv->extent_sectors;
+		st->copied_sectors = READ_ONCE(m->copied);
+		st->chunk_sectors = 1U << m->chunk_shift;
+		st->writes_mirrored = m->writes_mirrored;
+		st->writes_waited = m->writes_waited;
+		st->max_wait_ns = m->max_wait_ns;
+		st->elapsed_ns = ktime_to_ns(ktime_sub(ktime_get(), m->started));
+	}
+	spin_unlock_irq(&le->lock);
 }

@@ -1,46 +1,64 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The state of each logical extent: the map entry, the count of bios in
- * flight on it, the lock bits and the bios they hold.
+ * flight on it, the lock bits and the bios they hold, and the window of a
+ * live move.  Every function here works on the structs it is given and
+ * nothing else, so pemove_kunit.c can drive the state machine directly.
  *
  * Why a bio can never slip past a lock
  * ------------------------------------
- * A bio to a tracked LE runs pemove_le_begin_io(), which under le->lock does
- * three things at once: it checks the lock bits, counts itself in
- * le->inflight, and reads the map entry.  A mover runs pemove_le_claim(),
- * which sets PEMOVE_LE_LOCKED under the same le->lock, and then waits with
- * pemove_le_wait_drained() until le->inflight, read under le->lock, is 0.
+ * A bio to a tracked LE runs pemove_le_route(), which under le->lock does
+ * three things at once: it checks the lock bits and the move's window,
+ * counts itself in flight, and reads the map entry.  A mover changes the
+ * lock bits or the window under the same le->lock, and then waits until
+ * what it must drain, read under le->lock, is zero.
  *
  * The two critical sections are serialised by le->lock, so one of them runs
  * first:
  *
- *  - begin_io first: the bio is counted before LOCKED is set.  Every check
- *    the mover makes afterwards sees inflight >= 1 until the clone completes;
- *    pemove_le_end_io() decrements inflight under le->lock, sees LOCKED, and
- *    wakes lv->wait after dropping the lock.  The bio used the map entry read
- *    in its own critical section, i.e. the old PE, and it has completed before
- *    the copy starts reading that PE.
+ *  - route first: the bio is counted before the lock bit is set or the
+ *    window reaches its chunk.  Every check the mover makes afterwards sees
+ *    it in flight until its clone completes; pemove_le_end_io() uncounts it
+ *    under le->lock and tells its caller to wake the mover, which it does
+ *    after dropping the lock.  The bio used the map entry read in its own
+ *    critical section, i.e. the old PE, and it completed before the copy
+ *    reads that PE (or that chunk).
  *
- *  - claim first: begin_io sees LOCKED and puts the bio on le->held without
- *    counting it or reading the map.  It is resubmitted by
- *    pemove_le_release(), after the map entry was switched (or not) under the
- *    same lock, so it reads the final map.
+ *  - lock first: pemove_le_route() sees the lock bit (or the window) and
+ *    queues the bio without counting it or reading the map.  It is
+ *    resubmitted after the map entry was switched (or not), or after the
+ *    chunk was copied, and routed again then.
  *
  * There is no third interleaving, so there is no window between "checked
- * unlocked" and "counted in flight".  The wait cannot miss the wake-up:
- * wait_event_killable() puts the task on lv->wait before it evaluates the
- * condition, and end_io changes the condition before it calls wake_up().
+ * unlocked" and "counted in flight".  The waits cannot miss a wake-up:
+ * wait_event() puts the task on the queue before it evaluates the
+ * condition, and end_io changes the condition before its caller wakes.
+ *
+ * A live move
+ * -----------
+ * The window [lo, hi) of struct pemove_move, in chunks: a write below lo
+ * goes to both PEs (mirrored), a write in the window waits for its chunk, a
+ * write at or above hi goes to the source only and is counted at its first
+ * chunk, which the copier drains before it reads that chunk.  The copier
+ * only moves the window up, so a write counted at chunk c can only ever
+ * overlap chunks the copier has not drained yet, and it is drained when the
+ * window reaches c.  Reads always go to the source: it holds every write
+ * until the switch.  With lo = hi = nr_chunks (synced) every write is
+ * mirrored.  An aborting move sends every write to the source only.
  *
  * The legacy write lock (PEMOVE_LE_WRLOCKED) uses the same critical section
  * but holds only writes and, as in LVM1, nobody waits for inflight to drain.
  */
 #include "pemove.h"
 
+#define PEMOVE_LE_BUSY	(PEMOVE_LE_LOCKED | PEMOVE_LE_WRLOCKED | PEMOVE_LE_MOVING)
+
 void pemove_le_init(struct pemove_le *le, struct pemove_pv *pv, sector_t start)
 {
 	spin_lock_init(&le->lock);
 	bio_list_init(&le->held);
 	le->pv = pv;
+	le->dev = pv->dev;
 	le->start = start;
 }
 
@@ -51,14 +69,62 @@ static bool pemove_le_holds(u32 state, const struct bio *bio)
 	return (state & PEMOVE_LE_WRLOCKED) && op_is_write(bio_op(bio));
 }
 
+/* Which slot of the two-chunk window a write overlapping it waits in. */
+static unsigned int pemove_slot(const struct pemove_move *m, u32 first)
+{
+	return max(first, m->lo) & 1;
+}
+
+static enum pemove_route pemove_route_move(struct pemove_le *le,
+					   struct pemove_move *m,
+					   struct bio *bio, u32 offset,
+					   struct pemove_routing *r)
+{
+	u32 first, last;
+	unsigned int slot;
+
+	r->move = m;
+	r->chunk = U32_MAX;
+	if (!op_is_write(bio_op(bio)) || m->aborting) {
+		m->src_inflight++;
+		return PEMOVE_ROUTE_SRC;
+	}
+
+	first = offset >> m->chunk_shift;
+	last = (offset + bio_sectors(bio) - 1) >> m->chunk_shift;
+	if (last < m->lo) {
+		r->dst = m->dst;
+		r->dst_start = m->dst_start + offset;
+		m->src_inflight++;
+		m->dst_inflight++;
+		m->writes_mirrored++;
+		return PEMOVE_ROUTE_MIRROR;
+	}
+	if (first >= m->hi) {
+		r->chunk = first;
+		m->chunk_inflight[first]++;
+		m->src_inflight++;
+		return PEMOVE_ROUTE_SRC;
+	}
+	slot = pemove_slot(m, first);
+	if (!m->window_since[slot])
+		m->window_since[slot] = ktime_get();
+	bio_list_add(&m->waiting[slot], bio);
+	m->nr_waiting[slot]++;
+	m->writes_waited++;
+	return PEMOVE_ROUTE_WAIT;
+}
+
 /*
- * Count @bio in flight on @le and return the LE's map entry, or, if a lock
- * holds this bio, queue it on the LE and return false: the caller must not
+ * Route @bio, which lies at @offset inside @le: count it in flight, pin the
+ * PVs it goes to (an io_ref each, which its clones put) and fill @r with
+ * where it goes; or queue it (HELD, WAIT), after which the caller must not
  * touch it again.
  */
-bool pemove_le_begin_io(struct pemove_lv *lv, struct pemove_le *le,
-			struct bio *bio, struct pemove_pv **pv, sector_t *start)
+enum pemove_route pemove_le_route(struct pemove_le *le, struct bio *bio,
+				  u32 offset, struct pemove_routing *r)
 {
+	enum pemove_route route = PEMOVE_ROUTE_GO;
 	unsigned long flags;
 
 	spin_lock_irqsave(&le->lock, flags);
@@ -66,53 +132,101 @@ bool pemove_le_begin_io(struct pemove_lv *lv, struct pemove_le *le,
 		bio_list_add(&le->held, bio);
 		le->nr_held++;
 		spin_unlock_irqrestore(&le->lock, flags);
-		this_cpu_inc(lv->stats->held);
-		return false;
+		return PEMOVE_ROUTE_HELD;
+	}
+	if (unlikely(le->move)) {
+		route = pemove_route_move(le, le->move, bio, offset, r);
+		if (route == PEMOVE_ROUTE_WAIT) {
+			spin_unlock_irqrestore(&le->lock, flags);
+			return route;
+		}
 	}
 	le->inflight++;
-	*pv = le->pv;
-	*start = le->start;
+	r->pv = le->pv;
+	r->start = le->start + offset;
+	/*
+	 * Pin the PVs here, under the lock that orders us against a switch:
+	 * once a switch moved the LE away from a PV, no bio can still be on
+	 * its way to pin it, so its release only waits for pins taken.
+	 */
+	percpu_ref_get(&r->pv->io_ref);
+	if (route == PEMOVE_ROUTE_MIRROR)
+		percpu_ref_get(&r->dst->io_ref);
 	spin_unlock_irqrestore(&le->lock, flags);
-	return true;
+	return route;
 }
 
-void pemove_le_end_io(struct pemove_lv *lv, struct pemove_le *le)
+/*
+ * One leg of a bio completed with @status: uncount it from @m (if any)
+ * and, if it was the bio's @last leg, from the LE.  A failed destination
+ * leg fails the move: its errno is kept and writes stop going to the
+ * destination.  Returns what the caller must wake once it is outside
+ * le->lock (PEMOVE_WAKE_*), and sets *@switched to whether the map already
+ * points at the destination, which decides whose status a mirrored write
+ * completes with.
+ */
+unsigned int pemove_le_end_io(struct pemove_le *le, struct pemove_move *m,
+			      enum pemove_leg leg, u32 chunk, bool last,
+			      blk_status_t status, bool *switched)
 {
+	unsigned int wake = 0;
 	unsigned long flags;
-	bool wake;
 
 	spin_lock_irqsave(&le->lock, flags);
-	wake = !--le->inflight && (le->state & PEMOVE_LE_LOCKED);
+	if (m) {
+		bool ending = m->aborting || m->switched;
+
+		if (leg == PEMOVE_LEG_SRC) {
+			if (!--m->src_inflight && ending)
+				wake |= PEMOVE_WAKE_MOVE;
+			if (chunk != U32_MAX && !--m->chunk_inflight[chunk] &&
+			    m->draining == chunk)
+				wake |= PEMOVE_WAKE_MOVE;
+		} else if (leg == PEMOVE_LEG_DST) {
+			if (unlikely(status)) {
+				if (!m->error)
+					m->error = blk_status_to_errno(status);
+				m->aborting = true;
+			}
+			if (!--m->dst_inflight && (ending || m->aborting))
+				wake |= PEMOVE_WAKE_MOVE;
+		}
+		*switched = m->switched;
+	}
+	if (last && !--le->inflight && (le->state & PEMOVE_LE_LOCKED))
+		wake |= PEMOVE_WAKE_LV;
 	spin_unlock_irqrestore(&le->lock, flags);
-	/*
-	 * Our caller still holds a reference on lv->pending, which LV_REMOVE
-	 * waits for before it frees the LV, so lv->wait is valid here.
-	 */
-	if (wake)
-		wake_up(&lv->wait);
+	return wake;
 }
 
 /*
  * Set @bits on @le if no lock or move owns it yet, and report how many bios
- * were in flight at that moment.  Called with pemove_mutex held.
+ * were in flight at that moment.  A move passes itself as @m: from now on
+ * the LE's bios are routed through it, and its source is the map entry as
+ * it is now (nothing else can change it while the move owns the LE).
  */
-int pemove_le_claim(struct pemove_le *le, u32 bits, u32 *inflight)
+int pemove_le_claim(struct pemove_le *le, u32 bits, struct pemove_move *m,
+		    u32 *inflight)
 {
-	const u32 busy = PEMOVE_LE_LOCKED | PEMOVE_LE_WRLOCKED | PEMOVE_LE_MOVING;
 	int ret = 0;
 
 	spin_lock_irq(&le->lock);
-	if (le->state & busy) {
+	if (le->state & PEMOVE_LE_BUSY) {
 		ret = -EBUSY;
 	} else {
-		le->state |= bits;
+		WRITE_ONCE(le->state, le->state | bits);
+		if (m) {
+			m->src = le->pv;
+			m->src_start = le->start;
+			le->move = m;
+		}
 		*inflight = le->inflight;
 	}
 	spin_unlock_irq(&le->lock);
 	return ret;
 }
 
-static bool pemove_le_drained(struct pemove_le *le)
+bool pemove_le_drained(struct pemove_le *le)
 {
 	bool drained;
 
@@ -122,32 +236,39 @@ static bool pemove_le_drained(struct pemove_le *le)
 	return drained;
 }
 
-/* Wait until nothing is in flight on a LOCKED @le; -EINTR on a fatal signal. */
-int pemove_le_wait_drained(struct pemove_lv *lv, struct pemove_le *le)
+/*
+ * How a write to @le must be split: at chunk boundaries (the log2 of the
+ * chunk size) while the LE is copied live, so that each piece waits for one
+ * chunk at most; 0 otherwise.  The lock is taken only when the LE has a
+ * state, so the common case costs one load.
+ */
+unsigned int pemove_le_split_shift(struct pemove_le *le)
 {
-	if (wait_event_killable(lv->wait, pemove_le_drained(le)))
-		return -EINTR;
-	return 0;
+	unsigned int shift = 0;
+	unsigned long flags;
+
+	if (likely(!(READ_ONCE(le->state) & PEMOVE_LE_COPYING)))
+		return 0;
+	spin_lock_irqsave(&le->lock, flags);
+	if (le->move && (le->state & PEMOVE_LE_COPYING) && !le->move->aborting)
+		shift = le->move->chunk_shift;
+	spin_unlock_irqrestore(&le->lock, flags);
+	return shift;
 }
 
 /*
- * Clear @bits on @le and, if @pv is not NULL, switch its map entry to
- * (@pv, @start) in the same critical section, so that no bio can see the
- * LE unlocked with the old entry.  The held bios are moved to @held for the
- * caller to resubmit once it has dropped its locks; their count is returned.
- * Called with pemove_mutex held.
+ * Clear @bits on @le (and let go of its move, if PEMOVE_LE_MOVING is among
+ * them), and move the held bios to @held for the caller to resubmit once it
+ * has dropped its locks; their count is returned.
  */
-u32 pemove_le_release(struct pemove_le *le, u32 bits, struct pemove_pv *pv,
-		      sector_t start, struct bio_list *held)
+u32 pemove_le_release(struct pemove_le *le, u32 bits, struct bio_list *held)
 {
 	u32 nr;
 
 	spin_lock_irq(&le->lock);
-	if (pv) {
-		le->pv = pv;
-		le->start = start;
-	}
-	le->state &= ~bits;
+	WRITE_ONCE(le->state, le->state & ~bits);
+	if (bits & PEMOVE_LE_MOVING)
+		le->move = NULL;
 	bio_list_merge(held, &le->held);
 	bio_list_init(&le->held);
 	nr = le->nr_held;
@@ -156,14 +277,27 @@ u32 pemove_le_release(struct pemove_le *le, u32 bits, struct pemove_pv *pv,
 	return nr;
 }
 
-/* PE_REMAP: switch the map entry of a write-locked LE.  pemove_mutex held. */
-void pemove_le_switch(struct pemove_le *le, struct pemove_pv *pv,
-		      sector_t start)
+/*
+ * A move's copy is complete and flushed: every write is mirrored from now
+ * on, the LE is no longer locked (a whole-extent move) or copied by chunk
+ * (a live one), and the held bios go to @held.
+ */
+u32 pemove_le_synced(struct pemove_le *le, struct pemove_move *m,
+		     struct bio_list *held)
 {
+	u32 nr;
+
 	spin_lock_irq(&le->lock);
-	le->pv = pv;
-	le->start = start;
+	m->lo = m->nr_chunks;
+	m->hi = m->nr_chunks;
+	WRITE_ONCE(le->state, (le->state & ~(PEMOVE_LE_LOCKED | PEMOVE_LE_COPYING)) |
+		   PEMOVE_LE_SYNCED);
+	bio_list_merge(held, &le->held);
+	bio_list_init(&le->held);
+	nr = le->nr_held;
+	le->nr_held = 0;
 	spin_unlock_irq(&le->lock);
+	return nr;
 }
 
 void pemove_le_map(struct pemove_le *le, struct pemove_pv **pv,
@@ -178,11 +312,92 @@ void pemove_le_map(struct pemove_le *le, struct pemove_pv **pv,
 void pemove_le_status(struct pemove_le *le, struct pemove_le_status *st)
 {
 	spin_lock_irq(&le->lock);
-	st->pe.major = MAJOR(le->pv->dev);
-	st->pe.minor = MINOR(le->pv->dev);
+	st->pe.major = MAJOR(le->dev);
+	st->pe.minor = MINOR(le->dev);
 	st->pe.sector = le->start;
 	st->state = le->state;
 	st->inflight = le->inflight;
 	st->held = le->nr_held;
+	if (le->move)
+		st->held += le->move->nr_waiting[0] + le->move->nr_waiting[1];
 	spin_unlock_irq(&le->lock);
+}
+
+/* Let chunk @chunk into the window: from now on writes to it wait. */
+void pemove_window_open(struct pemove_move *m, u32 chunk)
+{
+	spin_lock_irq(&m->le->lock);
+	m->hi = chunk + 1;
+	m->draining = chunk;
+	spin_unlock_irq(&m->le->lock);
+}
+
+/* Has every source-only write counted at @chunk completed? */
+bool pemove_chunk_drained(struct pemove_move *m, u32 chunk)
+{
+	bool drained;
+
+	spin_lock_irq(&m->le->lock);
+	drained = !m->chunk_inflight[chunk];
+	if (drained)
+		m->draining = U32_MAX;
+	spin_unlock_irq(&m->le->lock);
+	return drained;
+}
+
+static void pemove_release_slot(struct pemove_move *m, unsigned int slot,
+				struct bio_list *bios, ktime_t now)
+{
+	if (m->window_since[slot]) {
+		u64 waited = ktime_to_ns(ktime_sub(now, m->window_since[slot]));
+
+		m->max_wait_ns = max(m->max_wait_ns, waited);
+		m->window_since[slot] = 0;
+	}
+	bio_list_merge(bios, &m->waiting[slot]);
+	bio_list_init(&m->waiting[slot]);
+	m->nr_waiting[slot] = 0;
+}
+
+/*
+ * Chunks below @lo are copied: writes to them are mirrored from now on.
+ * The writes that waited for chunk @lo - 1 go to @bios, for the caller to
+ * resubmit; they are routed again then.
+ */
+void pemove_window_close(struct pemove_move *m, u32 lo, struct bio_list *bios)
+{
+	ktime_t now = ktime_get();
+
+	spin_lock_irq(&m->le->lock);
+	m->lo = lo;
+	if (m->hi < lo)
+		m->hi = lo;
+	pemove_release_slot(m, (lo - 1) & 1, bios, now);
+	spin_unlock_irq(&m->le->lock);
+}
+
+/*
+ * The move is failing or being dropped: writes go to the source only from
+ * now on, and every waiting write goes to @bios for the caller to resubmit.
+ */
+void pemove_move_stop_mirroring(struct pemove_move *m, struct bio_list *bios)
+{
+	ktime_t now = ktime_get();
+
+	spin_lock_irq(&m->le->lock);
+	m->aborting = true;
+	pemove_release_slot(m, 0, bios, now);
+	pemove_release_slot(m, 1, bios, now);
+	spin_unlock_irq(&m->le->lock);
+}
+
+/* Is nothing in flight to the source (@src) and to the destination (@dst)? */
+bool pemove_move_idle(struct pemove_move *m, bool src, bool dst)
+{
+	bool idle;
+
+	spin_lock_irq(&m->le->lock);
+	idle = (!src || !m->src_inflight) && (!dst || !m->dst_inflight);
+	spin_unlock_irq(&m->le->lock);
+	return idle;
 }
