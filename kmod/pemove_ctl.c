@@ -217,7 +217,7 @@ static int pemove_cmd_lv_status(struct pemove_file *pf,
 	struct pemove_lv_status *res = &out->lv_status;
 	struct pemove_le_status *les = NULL;
 	struct pemove_lv *lv;
-	u32 i, n = 0;
+	u32 i, first, n = 0;
 	int ret = 0;
 
 	if (!pemove_name_valid(req->name) || req->padding ||
@@ -234,7 +234,8 @@ static int pemove_cmd_lv_status(struct pemove_file *pf,
 		ret = -EINVAL;
 		goto out_unlock;
 	}
-	n = min(req->le_capacity, lv->extent_count - req->le_first);
+	first = array_index_nospec(req->le_first, lv->extent_count + 1);
+	n = min(req->le_capacity, lv->extent_count - first);
 	if (n) {
 		les = kvcalloc(n, sizeof(*les), GFP_KERNEL);
 		if (!les) {
@@ -244,7 +245,7 @@ static int pemove_cmd_lv_status(struct pemove_file *pf,
 		}
 	}
 	for (i = 0; i < n; i++)
-		pemove_le_status(&lv->les[req->le_first + i], &les[i]);
+		pemove_le_status(&lv->les[first + i], &les[i]);
 	pemove_lv_info(lv, &res->info);
 	pemove_lv_counters(lv, &res->counters);
 out_unlock:

@@ -48,9 +48,13 @@ static void pemove_io_done(struct pemove_io *p, bool switched)
 	/*
 	 * A mirrored write completes with the status of the PE the map names
 	 * when it completes: the source before the switch (a destination
-	 * failure fails the move instead), the destination after it.
+	 * failure fails the move instead), the destination after it.  A
+	 * discard or write-zeroes the destination cannot do fails with
+	 * NOTSUPP, so the caller falls back to plain writes, which mirror.
 	 */
 	status = switched && p->mirrored ? p->dst_status : p->src_status;
+	if (p->mirrored && p->dst_status == BLK_STS_NOTSUPP)
+		status = BLK_STS_NOTSUPP;
 	if (unlikely(status))
 		orig->bi_status = status;
 	if (p->accounted)

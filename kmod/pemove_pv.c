@@ -173,8 +173,10 @@ void pemove_pv_put_all(struct pemove_lv *lv)
 /*
  * Can @pv take an extent of @lv without breaking what the LV promised its
  * users when it was created?  Block sizes and DMA alignment must not grow,
- * stable writes must not become needed, and discard and write-zeroes must
- * stay supported if the LV offers them.
+ * and stable writes must not become needed.  Discard and write-zeroes need
+ * no check: a PV without them answers EOPNOTSUPP, which callers handle
+ * (blkdev_issue_zeroout() falls back to writing zeroes), and a mirrored
+ * one does not fail the move (pemove_io.c).
  */
 int pemove_pv_check_dest(struct pemove_lv *lv, struct pemove_pv *pv)
 {
@@ -185,10 +187,6 @@ int pemove_pv_check_dest(struct pemove_lv *lv, struct pemove_pv *pv)
 	    bdev_physical_block_size(bdev) > lim->physical_block_size ||
 	    bdev_dma_alignment(bdev) > lim->dma_alignment ||
 	    (pemove_stable_writes(bdev) && !pemove_stable_writes(lv->disk->part0)))
-		return -EINVAL;
-	if (lim->max_hw_discard_sectors && !bdev_max_discard_sectors(bdev))
-		return -EINVAL;
-	if (lim->max_write_zeroes_sectors && !bdev_write_zeroes_sectors(bdev))
 		return -EINVAL;
 	return 0;
 }

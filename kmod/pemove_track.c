@@ -183,7 +183,12 @@ unsigned int pemove_le_end_io(struct pemove_le *le, struct pemove_move *m,
 			    m->draining == chunk)
 				wake |= PEMOVE_WAKE_MOVE;
 		} else if (leg == PEMOVE_LEG_DST) {
-			if (unlikely(status)) {
+			/*
+			 * A destination without discard or write-zeroes says
+			 * NOTSUPP; the bio fails with it instead (see
+			 * pemove_io_done()), the move goes on.
+			 */
+			if (unlikely(status && status != BLK_STS_NOTSUPP)) {
 				if (!m->error)
 					m->error = blk_status_to_errno(status);
 				m->aborting = true;
