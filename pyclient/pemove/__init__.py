@@ -13,9 +13,26 @@ hosts without the module) does not read the uapi header until it is needed::
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
-__version__ = "0.1.0"
+
+def _release_version() -> str:
+    """The release version: ``VERSION`` in a checkout, else the installed metadata."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "setup.py").is_file() and (root / "VERSION").is_file():
+        return (root / "VERSION").read_text(encoding="ascii").strip()
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pemove")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+#: The project's release version (one place: the checkout's ``VERSION`` file).
+#: Not the ioctl interface version, which is :data:`pemove.uapi.VERSION`.
+__version__ = _release_version()
 
 # Public name -> the module that defines it.
 _EXPORTS = {
