@@ -219,7 +219,9 @@ def _run_logged(
             log.write(line)
             if progress is not None:
                 progress.feed(line.rstrip("\n"))
-        return proc.wait()
+        code = proc.wait()
+    log.flush()
+    return code
 
 
 def _tail(path: Path, lines: int = 25) -> str:

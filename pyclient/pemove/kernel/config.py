@@ -172,8 +172,7 @@ def parse_fragment(text: str, path: Path, allow_unavailable: bool) -> Fragment:
 def compose(files: Sequence[Path]) -> Composed:
     """Merge the fragments *files* in order (later settings win).
 
-    :raises ConfigError: a fragment is malformed, or an ``unavailable:``
-        line names an option no earlier fragment requests
+    :raises ConfigError: a fragment is malformed
     """
     settings: dict[str, Setting] = {}
     unavailable: dict[str, str] = {}
@@ -184,13 +183,11 @@ def compose(files: Sequence[Path]) -> Composed:
         for s in frag.settings:
             settings.pop(s.name, None)  # keep the order of the last request
             settings[s.name] = s
-        for name, reason, origin in frag.unavailable:
-            if settings.pop(name, None) is None:
-                raise ConfigError(
-                    f"{origin}: {name} is marked unavailable but nothing requests it; "
-                    "remove the line"
-                )
-            unavailable[name] = reason
+        for name, reason, _origin in frag.unavailable:
+            # A base build requests none of the debug options a series
+            # file may mark: only a request that is there is dropped.
+            if settings.pop(name, None) is not None:
+                unavailable[name] = reason
     return Composed(settings, unavailable, tuple(files))
 
 
