@@ -4,10 +4,11 @@ The client library.  The public API is re-exported here and loaded on first
 use, so that ``import pemove`` (and the ``pemove vm`` command, which runs on
 hosts without the module) does not read the uapi header until it is needed::
 
-    from pemove import Control, Extent
+    from pemove import Control, Extent, move_extent
 
     with Control() as ctl:
         print(ctl.version())
+        move_extent(ctl, "lv0", 3, Extent(253, 16, 8192))
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ _EXPORTS = {
     "LVCounters": "pemove.control",
     "LVInfo": "pemove.control",
     "LVStatus": "pemove.control",
-    "LegacyFallbackWarning": "pemove.control",
-    "MoveResult": "pemove.control",
     "MoveStats": "pemove.control",
     "VersionInfo": "pemove.control",
     "PemoveError": "pemove.errors",
+    "LegacyFallbackWarning": "pemove.move",
+    "MoveResult": "pemove.move",
+    "move_extent": "pemove.move",
     "legacy_move": "pemove.legacy",
     "pv_candidates": "pemove.discovery",
     "watch_for_disk": "pemove.discovery",

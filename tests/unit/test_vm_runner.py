@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from pemove import exitcodes
-from pemove.vm import guest, runner
-from pemove.vm.cli import parse_size
+from pemove.vm import boot, guest, runner
 from pemove.vm.kernels import Kernel
 from pemove.vm.proc import Group
 
@@ -99,14 +98,6 @@ def test_make_disks_sparse(tmp_path):
     assert all(p.stat().st_blocks == 0 for p in images)
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("512M", 512 << 20), ("1G", 1 << 30), ("4GiB", 4 << 30), ("4096", 4096)],
-)
-def test_parse_size(text, size):
-    assert parse_size(text) == size
-
-
 def write_status(d: Path, **status) -> None:
     (d / guest.STATUS_FILE).write_text(
         json.dumps({"exit": None, "error": None, **status})
@@ -159,6 +150,35 @@ def test_judge_guest_setup_error(tmp_path):
     code, reason = runner.judge(tmp_path, False, 60, ())
     assert code == exitcodes.VM_FAILED
     assert "did not unload" in reason
+
+
+def test_outcome_lists_and_finds_the_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("status.json", "sub/junit-6.1.xml", "demo.json"):
+        (tmp_path / name).write_text("{}")
+    files = runner.found_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == [
+        "demo.json",
+        "status.json",
+        "sub/junit-6.1.xml",
+    ]
+    out = runner.Outcome(0, "command exited with 0", tmp_path, "6.1", files)
+    assert out.ok
+    assert out.file("junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
+    assert out.file("sub/junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
+    assert out.file("bench-guest.json") is None
+
+
+def test_run_that_cannot_start_says_why(monkeypatch):
+    monkeypatch.setattr(boot.shutil, "which", lambda name: None)
+    out = boot.run(["true"])
+    assert (out.code, out.results, out.files) == (exitcodes.VM_FAILED, None, ())
+    assert "qemu-system-x86_64 is not installed" in out.reason
+    monkeypatch.setattr(boot.shutil, "which", lambda name: "/usr/bin/" + name)
+    out = boot.run(["true"], kernel="9.99")
+    assert out.code == exitcodes.VM_FAILED and not out.ok
+    assert "no installed kernel matches '9.99'" in out.reason
+    assert out.file("status.json") is None
 
 
 def test_console_filter_keeps_command_stderr():

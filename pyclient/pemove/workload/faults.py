@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pemove import errors
+from pemove import errors, lvs
 from pemove.control import Control, Extent
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
@@ -222,7 +222,7 @@ def scsi_debug_disk(ctl: Any, *params: str) -> Iterator[ScsiDebugDisk]:
     finally:
         settle()
         for info in ctl.lv_list():
-            ctl.lv_remove_when_released(info.name, timeout=30)
+            lvs.remove_when_released(ctl, info.name, timeout=30)
         if mounted:
             subprocess.run(["umount", "/sys/kernel/debug"], check=False)
         res = subprocess.run(["rmmod", "scsi_debug"], capture_output=True, text=True)

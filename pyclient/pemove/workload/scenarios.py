@@ -4,12 +4,12 @@ Each scenario uses the guest's raw disks as PVs (with a dm-delay table,
 named ``pemove-t-*``, where it needs one), makes its own LVs (``pmt-*``),
 runs, verifies, tears everything down, and returns one result dict::
 
-    {"name", "path", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
+    {"name", "method", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
 
-``path`` is how extents were moved: ``"locked"`` (PE_MOVE), ``"legacy"``
-(the 2002 userspace move, :func:`pemove.legacy.legacy_move`) or ``"auto"``
-(:meth:`Control.move_pe`, which falls back to legacy on ENOTTY; the result
-then names the path actually taken).
+``method`` is how extents were moved, as :func:`pemove.move.move_extent`
+names it: ``"locked"`` (PE_MOVE), ``"legacy"`` (the 2002 userspace move) or
+``"auto"`` (locked, falling back to legacy on ENOTTY); the result names the
+method actually taken.
 
 1. ``inflight``: writes to the source PV are delayed by dm-delay (reads are
    not).  Four O_DIRECT writers keep four writes in flight on one LE; once
@@ -31,17 +31,16 @@ then names the path actually taken).
    ``serialize_overlap=1`` while extents are moved, then a ``--verify_only``
    pass reads everything back.
 
-Run ``python -m pemove.workload.scenarios --help`` in a guest.  Swap on an
-LV under memory pressure is not implemented.
+Run ``python -m pemove.workload.scenarios --help`` in a guest; ``pemove demo``
+runs it there with ``--out demo.json``.  Swap on an LV under memory pressure
+is tests/guest/test_memory_pressure.py's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
-import mmap
 import os
 import random
 import subprocess
@@ -49,13 +48,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pemove import discovery, exitcodes, legacy
-from pemove.control import Control, Extent, LVInfo
+from pemove import exitcodes, lvs
+from pemove.control import Control, Extent
+from pemove.move import METHODS, move_extent
+from pemove.vm import guest
+from pemove.wait import wait_until
 from pemove.workload import dm
+from pemove.workload.blockdev import drop_cache, modprobe, zero
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger, MoveEvent
 from pemove.workload.verify import verify
@@ -70,7 +73,6 @@ from pemove.workload.writers import (
 )
 
 __all__ = [
-    "PATHS",
     "SCENARIOS",
     "fio_oracle",
     "inflight_race",
@@ -80,7 +82,6 @@ __all__ = [
     "stale_cache",
 ]
 
-PATHS = ("legacy", "locked", "auto")
 LV_PREFIX = "pmt-"
 MIB_SECTORS = 2048
 # Scenarios 1 and 2 need only one small LE: 256 KiB, 64 blocks.  Fewer
@@ -97,75 +98,14 @@ def _stderr(msg: str) -> None:
 # -- plumbing ----------------------------------------------------------------
 
 
-_loaded: set[str] = set()
+class _MoveRecorder:
+    """Moves LEs by one method and records each move in the ledgers of its LV."""
 
-
-def _modprobe(*modules: str) -> None:
-    # Once per process: under TCG every exec costs seconds.
-    for mod in modules:
-        if mod not in _loaded:
-            subprocess.run(["modprobe", mod], capture_output=True, check=False)
-            _loaded.add(mod)
-
-
-# BLKFLSBUF, _IO(0x12, 97): write back and drop a block device's page cache.
-_BLKFLSBUF = 0x1261
-
-
-def _drop_cache(path: str) -> None:
-    """Empty the page cache of block device ``path``, so no earlier run's pages remain."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(fd, _BLKFLSBUF)
-    finally:
-        os.close(fd)
-
-
-def _zero(path: str, sector: int, sectors: int) -> None:
-    """Write zeros over a range with O_DIRECT, so no earlier run's blocks remain."""
-    chunk = 1 << 20
-    buf = mmap.mmap(-1, chunk)
-    fd = os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
-    try:
-        done, total = 0, sectors * 512
-        while done < total:
-            n = min(chunk, total - done)
-            with memoryview(buf)[:n] as view:
-                os.pwrite(fd, view, sector * 512 + done)
-            done += n
-    finally:
-        os.close(fd)
-        buf.close()
-
-
-@contextlib.contextmanager
-def _lv(
-    ctl: Control, name: str, extent_sectors: int, extents: Sequence[Extent]
-) -> Iterator[tuple[LVInfo, str]]:
-    """Create an LV, wait for its node, and remove it afterwards."""
-    with contextlib.suppress(OSError):
-        ctl.lv_remove(name)  # a leftover of an interrupted run
-    with discovery.watch_for_disk() as watch:
-        info = ctl.lv_create(name, extent_sectors, list(extents))
-        try:
-            node = watch.wait(info.disk_name)
-        except BaseException:
-            ctl.lv_remove(name)
-            raise
-    try:
-        yield info, node
-    finally:
-        ctl.lv_remove_when_released(name, timeout=10)
-
-
-class _Mover:
-    """Moves LEs by one path and records each move in the ledgers of its LV."""
-
-    def __init__(self, ctl: Control, path: str) -> None:
-        if path not in PATHS:
-            raise ValueError(f"path must be one of {PATHS}, not {path!r}")
+    def __init__(self, ctl: Control, method: str) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
         self.ctl = ctl
-        self.path = path
+        self.method = method
         self.taken: set[str] = set()
         self.moves = 0
         self.hold_ns: list[int] = []
@@ -175,26 +115,18 @@ class _Mover:
         self, lv: str, le: int, dest: Extent, ledgers: Sequence[Ledger] = ()
     ) -> MoveEvent:
         start = time.monotonic_ns()
-        if self.path == "locked":
-            stats = self.ctl.pe_move(lv, le, dest)
-            taken = "locked"
-        elif self.path == "legacy":
-            stats = legacy.legacy_move(self.ctl, lv, le, dest)
-            taken = "legacy"
-        else:
-            result = self.ctl.move_pe(lv, le, dest)
-            stats, taken = result.stats, result.method
-        event = MoveEvent(lv, le, start, time.monotonic_ns(), taken)
+        result = move_extent(self.ctl, lv, le, dest, self.method)  # type: ignore[arg-type]
+        event = MoveEvent(lv, le, start, time.monotonic_ns(), result.method)
         for led in ledgers:
             led.add_move(event)
-        self.taken.add(taken)
+        self.taken.add(result.method)
         self.moves += 1
-        self.hold_ns.append(stats.hold_ns)
-        self.not_waited += stats.bios_not_waited
+        self.hold_ns.append(result.stats.hold_ns)
+        self.not_waited += result.stats.bios_not_waited
         return event
 
-    def path_taken(self) -> str:
-        return "+".join(sorted(self.taken)) or self.path
+    def method_taken(self) -> str:
+        return "+".join(sorted(self.taken)) or self.method
 
     def stats(self) -> dict[str, Any]:
         holds = sorted(self.hold_ns)
@@ -218,17 +150,9 @@ class _Phases:
         self.last = now
 
 
-def _wait_for(what: str, cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.005)
-
-
 def _result(
     name: str,
-    mover: _Mover,
+    mover: _MoveRecorder,
     acked: int,
     lost: int,
     stale: int,
@@ -239,7 +163,7 @@ def _result(
 ) -> dict[str, Any]:
     return {
         "name": name,
-        "path": mover.path_taken(),
+        "method": mover.method_taken(),
         "acked": acked,
         "lost": lost,
         "stale": stale,
@@ -258,7 +182,7 @@ def _result(
 def inflight_race(
     ctl: Control,
     disks: Sequence[str],
-    path: str,
+    method: str,
     *,
     seed: int,
     writers: int = 4,
@@ -274,11 +198,11 @@ def inflight_race(
     """
     t0 = time.monotonic()
     phases = _Phases()
-    _modprobe("dm-delay")
-    mover = _Mover(ctl, path)
-    bpe = extent_sectors * 512 // BLOCK_SIZE
-    _zero(disks[0], 0, extent_sectors)
-    _zero(disks[1], 0, extent_sectors)
+    modprobe("dm-delay")
+    mover = _MoveRecorder(ctl, method)
+    blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
+    zero(disks[0], 0, extent_sectors)
+    zero(disks[1], 0, extent_sectors)
     with dm.dm_devices() as made:
         src = dm.create(
             "race-src",
@@ -287,12 +211,15 @@ def inflight_race(
         made.append(src)
         dst = Extent.from_path(disks[1], 0)
         pe = Extent(src.major, src.minor, 0)
-        with _lv(ctl, f"{LV_PREFIX}race-{path}", extent_sectors, [pe]) as (info, node):
+        with lvs.temporary(ctl, f"{LV_PREFIX}race-{method}", extent_sectors, [pe]) as (
+            info,
+            node,
+        ):
             phases.mark("setup")
-            ledger = Ledger(info.name, bpe)
+            ledger = Ledger(info.name, blocks_per_le)
             stop = threading.Event()
             deadline = time.monotonic_ns() + int(60e9)
-            parts = partition_lbas(list(range(bpe)), writers)
+            parts = partition_lbas(list(range(blocks_per_le)), writers)
             threads = [
                 DirectWriter(
                     node,
@@ -310,20 +237,22 @@ def inflight_race(
             try:
                 # First let each writer have a write acknowledged, so the LE
                 # holds data; then move while all of them have one in flight.
-                _wait_for(
-                    "a first acknowledged write per writer",
+                wait_until(
                     lambda: all(
                         any(r.ack_ns for lba in t.lbas for r in ledger.history[lba])
                         for t in threads
                     ),
-                    timeout=30,
+                    30,
+                    "a first acknowledged write per writer",
+                    interval=0.005,
                 )
-                _wait_for(
-                    f"{writers} writes in flight on LE 0",
+                wait_until(
                     lambda: (
                         ctl.lv_status(info.name, le_count=1).les[0].inflight >= writers
                     ),
-                    timeout=30,
+                    30,
+                    f"{writers} writes in flight on LE 0",
+                    interval=0.005,
                 )
                 mover.move(info.name, 0, dst, [ledger])
             finally:
@@ -333,7 +262,7 @@ def inflight_race(
             report = verify(node, ledger)
             phases.mark("verify")
     phases.mark("teardown")
-    log(f"inflight/{mover.path_taken()}: {report.summary()}")
+    log(f"inflight/{mover.method_taken()}: {report.summary()}")
     return _result(
         "inflight",
         mover,
@@ -356,7 +285,7 @@ def inflight_race(
 def stale_cache(
     ctl: Control,
     disks: Sequence[str],
-    path: str,
+    method: str,
     *,
     seed: int,
     extent_sectors: int = SMALL_EXTENT_SECTORS,
@@ -368,19 +297,22 @@ def stale_cache(
     """
     t0 = time.monotonic()
     phases = _Phases()
-    mover = _Mover(ctl, path)
-    bpe = extent_sectors * 512 // BLOCK_SIZE
-    _zero(disks[0], 0, extent_sectors)
-    _zero(disks[1], 0, extent_sectors)
+    mover = _MoveRecorder(ctl, method)
+    blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
+    zero(disks[0], 0, extent_sectors)
+    zero(disks[1], 0, extent_sectors)
     # The raw disks serve as PVs: no dm device means no process to start.
     for disk in disks[:2]:
-        _drop_cache(disk)
+        drop_cache(disk)
     src = Extent.from_path(disks[0], 0)
     dst = Extent.from_path(disks[1], 0)
-    with _lv(ctl, f"{LV_PREFIX}stale-{path}", extent_sectors, [src]) as (info, node):
+    with lvs.temporary(ctl, f"{LV_PREFIX}stale-{method}", extent_sectors, [src]) as (
+        info,
+        node,
+    ):
         phases.mark("setup")
-        ledger = Ledger(info.name, bpe)
-        lbas = list(range(bpe))
+        ledger = Ledger(info.name, blocks_per_le)
+        lbas = list(range(blocks_per_le))
         random.Random(seed).shuffle(lbas)
         ledger.claim(lbas, 1)
         write_pass(node, ledger, 1, lbas)
@@ -400,7 +332,7 @@ def stale_cache(
         report = verify(node, ledger)
         phases.mark("verify")
     phases.mark("teardown")
-    log(f"stale/{mover.path_taken()}: {report.summary()}")
+    log(f"stale/{mover.method_taken()}: {report.summary()}")
     return _result(
         "stale",
         mover,
@@ -451,7 +383,7 @@ class _Slots:
 def move_storm(
     ctl: Control,
     disks: Sequence[str],
-    path: str = "locked",
+    method: str = "locked",
     *,
     seed: int,
     moves: int = 200,
@@ -471,29 +403,29 @@ def move_storm(
     :param disks: at least two raw disks
     """
     t0 = time.monotonic()
-    mover = _Mover(ctl, path)
-    bpe = extent_sectors * 512 // BLOCK_SIZE
+    mover = _MoveRecorder(ctl, method)
+    blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
     a, b = disks[0], disks[1]
     fs_base = block_extents * extent_sectors
     total = (block_extents + fs_extents) * extent_sectors
-    _zero(a, 0, total)
-    _zero(b, 0, total)
+    zero(a, 0, total)
+    zero(b, 0, total)
     blk = _Slots(a, b, 0, extent_sectors, block_extents)
     fs = _Slots(a, b, fs_base, extent_sectors, fs_extents)
     stop = threading.Event()
     deadline = time.monotonic_ns() + int(timeout * 1e9)
     with contextlib.ExitStack() as stack:
         blk_info, blk_node = stack.enter_context(
-            _lv(ctl, f"{LV_PREFIX}storm-blk", extent_sectors, blk.home())
+            lvs.temporary(ctl, f"{LV_PREFIX}storm-blk", extent_sectors, blk.home())
         )
         fs_info, fs_node = stack.enter_context(
-            _lv(ctl, f"{LV_PREFIX}storm-fs", extent_sectors, fs.home())
+            lvs.temporary(ctl, f"{LV_PREFIX}storm-fs", extent_sectors, fs.home())
         )
         mnt = stack.enter_context(tempfile.TemporaryDirectory(prefix="pemove-storm-"))
         vol = stack.enter_context(Ext4Volume(fs_node, Path(mnt)))
         vol.create()
-        ledger = Ledger(blk_info.name, bpe)
-        parts = partition_lbas(list(range(block_extents * bpe)), 5)
+        ledger = Ledger(blk_info.name, blocks_per_le)
+        parts = partition_lbas(list(range(block_extents * blocks_per_le)), 5)
         threads: list[Any] = [
             DirectWriter(
                 blk_node,
@@ -534,7 +466,7 @@ def move_storm(
         file_report = vol.check(files)
         vol.umount()
     log(
-        f"storm/{mover.path_taken()}: {report.summary()}; files: {file_report.to_json()}"
+        f"storm/{mover.method_taken()}: {report.summary()}; files: {file_report.to_json()}"
     )
     return _result(
         "storm",
@@ -596,7 +528,7 @@ def _fio_job(out: str) -> dict[str, Any]:
 def fio_oracle(
     ctl: Control,
     disks: Sequence[str],
-    path: str = "locked",
+    method: str = "locked",
     *,
     seed: int,
     extents: int = 8,
@@ -609,15 +541,15 @@ def fio_oracle(
     :param disks: one or more raw disks; the last one is used
     """
     t0 = time.monotonic()
-    mover = _Mover(ctl, path)
+    mover = _MoveRecorder(ctl, method)
     disk = disks[-1]
     span = extents * extent_sectors
-    _zero(disk, 0, 2 * span)
+    zero(disk, 0, 2 * span)
     slots = _Slots(disk, disk, 0, extent_sectors, extents, b_base=span)
     size_mib = span // MIB_SECTORS
     with contextlib.ExitStack() as stack:
         info, node = stack.enter_context(
-            _lv(ctl, f"{LV_PREFIX}fio", extent_sectors, slots.home())
+            lvs.temporary(ctl, f"{LV_PREFIX}fio", extent_sectors, slots.home())
         )
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="pemove-fio-"))
         write_out = f"{tmp}/write.json"
@@ -652,7 +584,7 @@ def fio_oracle(
     writes = int(write_job.get("write", {}).get("total_ios", 0))
     verified = int(verify_job.get("read", {}).get("total_ios", 0))
     log(
-        f"fio/{mover.path_taken()}: {writes} writes, {verified} blocks verified, "
+        f"fio/{mover.method_taken()}: {writes} writes, {verified} blocks verified, "
         f"{mover.moves} moves, rc {proc.returncode}/{res.returncode}"
     )
     return _result(
@@ -687,17 +619,17 @@ def judge(results: Sequence[dict[str, Any]]) -> list[str]:
     """
     problems = []
     for r in results:
-        where = f"{r['name']}/{r['path']}"
-        if r["path"] == "locked" and (r["lost"] or r["stale"] or r["corrupt"]):
+        where = f"{r['name']}/{r['method']}"
+        if r["method"] == "locked" and (r["lost"] or r["stale"] or r["corrupt"]):
             problems.append(
                 f"{where}: the locked move lost data: {r['lost']} lost, "
                 f"{r['stale']} stale, {r['corrupt']} corrupt"
             )
-        if r["path"] == "legacy" and r["name"] == "inflight" and not r["lost"]:
+        if r["method"] == "legacy" and r["name"] == "inflight" and not r["lost"]:
             problems.append(
                 f"{where}: the legacy move lost no write; the race was not reproduced"
             )
-        if r["path"] == "legacy" and r["name"] == "stale" and not r["stale"]:
+        if r["method"] == "legacy" and r["name"] == "stale" and not r["stale"]:
             problems.append(
                 f"{where}: the legacy move copied no stale block; the cache was not hit"
             )
@@ -706,61 +638,63 @@ def judge(results: Sequence[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def _failed(name: str, method: str, seed: int, exc: Exception) -> dict[str, Any]:
+    """The result of a scenario that could not run: zero counts and the error."""
+    return {
+        "name": name,
+        "method": method,
+        "acked": 0,
+        "lost": 0,
+        "stale": 0,
+        "corrupt": 0,
+        "moves": 0,
+        "seconds": 0,
+        "seed": seed,
+        "error": f"{type(exc).__name__}: {exc}",
+    }
+
+
 def run(
     names: Sequence[str],
-    paths: Sequence[str],
+    methods: Sequence[str],
     disks: Sequence[str],
     *,
     seed: int,
     storm_moves: int = 200,
     log: Log = _stderr,
 ) -> list[dict[str, Any]]:
-    """Run each scenario in ``names`` for each path in ``paths``.
+    """Run each scenario in ``names`` with each method in ``methods``.
 
     The storm and fio scenarios run only for ``locked`` and ``auto`` (the
-    legacy path would corrupt the filesystem and fio's data on purpose, and
+    legacy method would corrupt the filesystem and fio's data on purpose, and
     nothing would be learnt).  A scenario that fails to run is reported with
     an ``error`` key instead of stopping the others.
     """
     results = []
     with Control() as ctl:
         for name in names:
-            for path in paths:
-                if name in ("storm", "fio") and path == "legacy":
+            for method in methods:
+                if name in ("storm", "fio") and method == "legacy":
                     continue
                 kwargs: dict[str, Any] = {"seed": seed, "log": log}
                 if name == "storm":
                     kwargs["moves"] = storm_moves
                     kwargs["timeout"] = max(900.0, storm_moves * 1.5)
-                log(f"scenario {name}, path {path}, seed {seed}")
+                log(f"scenario {name}, method {method}, seed {seed}")
                 try:
-                    results.append(SCENARIOS[name](ctl, disks, path, **kwargs))
+                    results.append(SCENARIOS[name](ctl, disks, method, **kwargs))
                 except Exception as exc:  # noqa: BLE001 -- reported in the results
-                    log(f"scenario {name}/{path} failed: {exc!r}")
-                    results.append(
-                        {
-                            "name": name,
-                            "path": path,
-                            "acked": 0,
-                            "lost": 0,
-                            "stale": 0,
-                            "corrupt": 0,
-                            "moves": 0,
-                            "seconds": 0,
-                            "seed": seed,
-                            "error": f"{type(exc).__name__}: {exc}",
-                        }
-                    )
+                    log(f"scenario {name}/{method} failed: {exc!r}")
+                    results.append(_failed(name, method, seed, exc))
     return results
 
 
-def guest_disks() -> list[str]:
-    """The raw disks the VM runner attached (``PEMOVE_DISKS``)."""
-    return [d for d in os.environ.get("PEMOVE_DISKS", "").split(":") if d]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pemove.workload.scenarios``: run scenarios, print results."""
+    """``python -m pemove.workload.scenarios``: run scenarios, print results.
+
+    Exit status: OK, VERIFY when :func:`judge` finds a problem (the JSON
+    lists them), USAGE without two disks.
+    """
     p = argparse.ArgumentParser(
         prog="python -m pemove.workload.scenarios",
         description="Run the pemove data-loss scenarios (in a guest, as root, module loaded).",
@@ -772,10 +706,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="scenario to run (repeatable; default: inflight and stale)",
     )
     p.add_argument(
-        "--path",
+        "--method",
         action="append",
-        choices=PATHS,
-        help="move path (repeatable; default: legacy and locked)",
+        choices=METHODS,
+        help="move method (repeatable; default: legacy and locked)",
     )
     p.add_argument("--disks", help="colon-separated raw disks (default: $PEMOVE_DISKS)")
     p.add_argument(
@@ -789,9 +723,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--json", action="store_true", help="print the results as JSON on stdout"
     )
-    p.add_argument("--out", help="also write the JSON results to this file")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the JSON results to FILE; a relative FILE goes into "
+        "$PEMOVE_RESULTS (the directory pemove vm keeps on the host) when that is set",
+    )
     args = p.parse_args(argv)
-    disks = args.disks.split(":") if args.disks else guest_disks()
+    disks = args.disks.split(":") if args.disks else guest.guest_disks()
     if len(disks) < 2:
         print(
             "pemove scenarios: need at least two raw disks; pass --disks /dev/vdb:/dev/vdc "
@@ -805,20 +744,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"pemove scenarios: seed {seed}", file=sys.stderr)
     results = run(
         args.scenario or ["inflight", "stale"],
-        args.path or ["legacy", "locked"],
+        args.method or ["legacy", "locked"],
         disks,
         seed=seed,
         storm_moves=args.storm_moves,
     )
-    doc = {"seed": seed, "scenarios": results, "problems": judge(results)}
+    doc = {
+        "seed": seed,
+        "kernel": os.uname().release,
+        "scenarios": results,
+        "problems": judge(results),
+    }
     if args.out:
-        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+        guest.results_file(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         for r in results:
             print(
-                f"{r['name']:9} {r['path']:7} acked {r['acked']:6} lost {r['lost']:5} "
+                f"{r['name']:9} {r['method']:7} acked {r['acked']:6} lost {r['lost']:5} "
                 f"stale {r['stale']:5} corrupt {r['corrupt']:5} moves {r['moves']:5} {r['seconds']:7.1f} s"
             )
     for problem in doc["problems"]:
