@@ -17,11 +17,10 @@ from pemove.control import Control
 from pemove.workload import scenarios
 
 
+@pytest.mark.disks(1)
 def test_fio_verifies_across_locked_moves(ctl: Control, disks: Sequence[str]) -> None:
     if shutil.which("fio") is None:
         pytest.skip("fio is not installed (apt-get install fio)")
-    if not disks:
-        pytest.skip("needs a raw disk")
     seed = int(
         os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
     )

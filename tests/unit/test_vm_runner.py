@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pemove import exitcodes
 from pemove.vm import boot, guest, runner
 from pemove.vm.kernels import Kernel
 from pemove.vm.proc import Group
+from pemove.wait import wait_until
 
 K = Kernel(
     "6.12.117+deb12-amd64", Path("/boot/vmlinuz-6.12.117+deb12-amd64"), Path("/b")
@@ -198,6 +200,18 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+def _pid_written(pidfile: Path) -> Callable[[], bool]:
+    return lambda: pidfile.exists() and bool(pidfile.read_text().strip())
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """The process ``pid`` ends within ``timeout`` s (a test failure otherwise)."""
+    try:
+        wait_until(lambda: not _alive(pid), timeout, f"process {pid} to end")
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
+
+
 def test_group_timeout_kills_grandchildren(tmp_path):
     pidfile = tmp_path / "pid"
     # The grandchild (a stand-in for QEMU) is not our child, and ignores SIGHUP.
@@ -205,16 +219,12 @@ def test_group_timeout_kills_grandchildren(tmp_path):
     log = io.BytesIO()
     start = time.monotonic()
     with Group(["sh", "-c", script], stdout=log, stderr=log, log=io.BytesIO()) as g:
-        while not pidfile.exists() or not pidfile.read_text().strip():
-            time.sleep(0.05)
+        wait_until(_pid_written(pidfile), 20, "the grandchild's pid", interval=0.05)
         rc = g.wait(time.monotonic() + 1.0)
     assert rc is None and g.timed_out
     assert time.monotonic() - start < 20
     grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    _wait_gone(grandchild, 5)
     assert b"started" in log.getvalue()
 
 
@@ -230,17 +240,11 @@ def test_group_reaper_kills_tree_when_parent_dies(tmp_path):
         "time.sleep(300)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 20
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(_pid_written(pidfile), 20, "the grandchild's pid", interval=0.05)
     grandchild = int(pidfile.read_text())
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    _wait_gone(grandchild, 10)
 
 
 def test_group_returns_exit_status():
