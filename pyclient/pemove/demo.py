@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 from pemove import exitcodes, vm
 from pemove.vm import guest
+from pemove.workload import seeds
 
 __all__ = ["main", "register", "run"]
 
@@ -121,14 +121,7 @@ def _boot(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, i
     )
     found = outcome.file(RESULT_FILE)
     if found is None:
-        where = (
-            f"the logs in {outcome.results}" if outcome.results else "the message above"
-        )
-        print(
-            f"pemove demo: the VM wrote no {RESULT_FILE} (exit {outcome.code}: "
-            f"{outcome.reason}); see {where}",
-            file=sys.stderr,
-        )
+        print(f"pemove demo: {outcome.missing(RESULT_FILE)}", file=sys.stderr)
         return None, outcome.code or exitcodes.VM_FAILED
     doc = json.loads(found.read_text())
     doc["results_dir"] = str(outcome.results)
@@ -180,17 +173,11 @@ def _verdict(doc: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo in a VM; returns the exit code."""
-    if guest.in_guest():
-        print(
-            "pemove demo: inside a pemove VM: run 'python -m pemove.workload.scenarios' "
-            "here, or 'pemove demo' on the host",
-            file=sys.stderr,
-        )
+    refusal = guest.host_only("pemove demo", "python -m pemove.workload.scenarios")
+    if refusal:
+        print(refusal, file=sys.stderr)
         return exitcodes.USAGE
-    seed = (
-        args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove demo: seed {seed}", file=sys.stderr)
+    seed = seeds.announced(args.seed, "pemove demo")
     doc, rc = _boot(args, seed)
     if doc is None:
         return rc

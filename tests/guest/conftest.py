@@ -17,6 +17,9 @@ Markers:
 - ``@pytest.mark.kmsg_allow(r"regex", ...)``: kernel log lines the test expects;
 - ``@pytest.mark.disks(n)``: the test needs ``n`` disks; skipped with fewer.
 
+Fixtures: ``module``, ``ctl``, ``disks``, ``make_lv``, ``make_dm``, ``seed``
+(per file) and ``figures`` (per session).
+
 The helpers behind the fixtures are in ``kit/``.
 """
 
@@ -139,6 +142,16 @@ def _clean_state() -> Iterator[None]:
 
 
 # --- fixtures for tests -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    """The seed of a test file's random choices: ``$PEMOVE_SEED``, else new; printed."""
+    from pemove.workload import seeds
+
+    value = seeds.from_env()
+    print(f"pemove seed {value} (set {seeds.ENV}={value} to repeat)")
+    return value
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ The seed is random unless PEMOVE_SEED is set; it is printed either way.
 
 from __future__ import annotations
 
-import os
-import random
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -24,15 +22,6 @@ from pemove.move import LegacyFallbackWarning, pe_move_available
 from pemove.workload import scenarios
 
 pytestmark = pytest.mark.disks(2)
-
-
-@pytest.fixture(scope="module")
-def seed() -> int:
-    value = int(
-        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove seed {value} (set PEMOVE_SEED={value} to repeat)")
-    return value
 
 
 def _clean(r: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from pemove.workload import blockfmt, dm
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger, MoveEvent
 from pemove.workload.verify import verify
-from pemove.workload.writers import BufferedWriter, DirectWriter, join_all, write_pass
+from pemove.workload.writers import BufferedWriter, DirectWriter, running, write_pass
 
 EXTENT_SECTORS = 4096  # 2 MiB extents: two copy chunks each
 BLOCKS_PER_LE = EXTENT_SECTORS * 512 // BLOCK_SIZE
@@ -80,15 +80,11 @@ def test_move_every_pe_while_writing(
 
     stop = threading.Event()
     writer = DirectWriter(lv.node, ledger, WRITER, list(ledger.history), stop, seed=1)
-    writer.start()
     stats = []
-    try:
+    with running([writer], stop):  # raises the writer's error, if it had one
         for le, dest in enumerate(dests):
             time.sleep(0.2)
             stats.append(locked_move(ctl, ledger, le, dest))
-    finally:
-        stop.set()
-        join_all([writer])  # raises the writer's error, if it had one
     assert writer.writes > 0
 
     assert_intact(lv, ledger)
@@ -121,15 +117,11 @@ def test_move_and_buffered_writer_with_fsync(
     writer = BufferedWriter(
         lv.node, ledger, WRITER, list(ledger.history), stop, seed=2, batch=1
     )
-    writer.start()
-    try:
+    with running([writer], stop):
         for le in range(3):
             dest = Extent.from_path(disks[(le + 1) % 3], 4 * EXTENT_SECTORS)
             locked_move(ctl, ledger, le, dest)
             time.sleep(0.1)
-    finally:
-        stop.set()
-        join_all([writer])
     assert_intact(lv, ledger)
     assert ctl.lv_status("bf").counters.flushes > 0
 

@@ -10,7 +10,6 @@ its last fsynced content.  PEMOVE_STORM_MOVES raises the move count (e.g.
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Sequence
 
 import pytest
@@ -21,11 +20,9 @@ MOVES = max(200, int(os.environ.get("PEMOVE_STORM_MOVES", "200")))
 
 
 @pytest.mark.disks(2)
-def test_move_storm_locked_loses_nothing(ctl: Control, disks: Sequence[str]) -> None:
-    seed = int(
-        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove seed {seed} (set PEMOVE_SEED={seed} to repeat)")
+def test_move_storm_locked_loses_nothing(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
     r = scenarios.move_storm(ctl, disks[:2], "locked", seed=seed, moves=MOVES)
     print({k: v for k, v in r.items() if k not in ("verify", "files")})
     assert r["method"] == "locked"

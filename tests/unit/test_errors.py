@@ -92,23 +92,9 @@ def test_bad_lv_name_is_rejected_before_the_ioctl() -> None:
                 ctl.lv_remove(name)
 
 
-class _IoctlSpy:
-    """Records the request numbers of the real ioctls made through fcntl."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[int] = []
-        self._real = fcntl.ioctl
-        monkeypatch.setattr(fcntl, "ioctl", self)
-
-    def __call__(self, fd: int, request: int, *args: Any) -> Any:
-        self.calls.append(request)
-        return self._real(fd, request, *args)
-
-
 def test_each_ioctl_reaches_the_kernel_and_translates_enotty(
-    monkeypatch: pytest.MonkeyPatch,
+    ioctl_spy: Any,
 ) -> None:
-    spy = _IoctlSpy(monkeypatch)
     dest = Extent(7, 0, 0)
     with Control("/dev/null") as ctl:
         calls = {
@@ -124,12 +110,12 @@ def test_each_ioctl_reaches_the_kernel_and_translates_enotty(
         }
         assert set(calls) == set(uapi.IOC), "a command without a Control method"
         for op, call in calls.items():
-            spy.calls.clear()
+            ioctl_spy.calls.clear()
             with pytest.raises(errors.NotSupported) as info:
                 call()
             assert info.value.errno == errno.ENOTTY
             assert info.value.op == op
-            assert spy.calls == [uapi.IOC[op]]
+            assert ioctl_spy.calls == [uapi.IOC[op]]
 
 
 def test_raw_ioctl_sends_arbitrary_bytes() -> None:

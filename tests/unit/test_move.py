@@ -8,7 +8,6 @@ same against pemove (tests/guest/test_lost_writes.py).
 from __future__ import annotations
 
 import errno
-import fcntl
 import warnings
 from typing import Any
 
@@ -20,23 +19,9 @@ from pemove.move import LegacyFallbackWarning, move_extent, pe_move_available
 DEST = Extent(7, 0, 0)
 
 
-class _IoctlSpy:
-    """Records the request numbers of the real ioctls made through fcntl."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[int] = []
-        self._real = fcntl.ioctl
-        monkeypatch.setattr(fcntl, "ioctl", self)
-
-    def __call__(self, fd: int, request: int, *args: Any) -> Any:
-        self.calls.append(request)
-        return self._real(fd, request, *args)
-
-
 def test_auto_falls_back_once_and_never_retries(
-    monkeypatch: pytest.MonkeyPatch,
+    ioctl_spy: Any,
 ) -> None:
-    spy = _IoctlSpy(monkeypatch)
     with Control("/dev/null") as ctl:
         assert pe_move_available(ctl) is None
         with warnings.catch_warnings(record=True) as caught:
@@ -46,11 +31,11 @@ def test_auto_falls_back_once_and_never_retries(
             with pytest.raises(errors.NotSupported) as info:
                 move_extent(ctl, "lv0", 0, DEST)
             assert info.value.op == "LV_STATUS"
-            assert spy.calls == [uapi.IOC["PE_MOVE"], uapi.IOC["LV_STATUS"]]
-            spy.calls.clear()
+            assert ioctl_spy.calls == [uapi.IOC["PE_MOVE"], uapi.IOC["LV_STATUS"]]
+            ioctl_spy.calls.clear()
             with pytest.raises(errors.NotSupported):
                 move_extent(ctl, "lv0", 1, DEST)
-            assert uapi.IOC["PE_MOVE"] not in spy.calls
+            assert uapi.IOC["PE_MOVE"] not in ioctl_spy.calls
         fallbacks = [w for w in caught if issubclass(w.category, LegacyFallbackWarning)]
         assert len(fallbacks) == 1
         assert "locked_copy=0" in str(fallbacks[0].message)
@@ -59,24 +44,26 @@ def test_auto_falls_back_once_and_never_retries(
         assert pe_move_available(fresh) is None
 
 
-def test_locked_never_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = _IoctlSpy(monkeypatch)
+def test_locked_never_falls_back(
+    ioctl_spy: Any,
+) -> None:
     with Control("/dev/null") as ctl, warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback warning would raise here
         with pytest.raises(errors.NotSupported) as info:
             move_extent(ctl, "lv0", 0, DEST, "locked")
         assert (info.value.op, info.value.errno) == ("PE_MOVE", errno.ENOTTY)
-        assert spy.calls == [uapi.IOC["PE_MOVE"]]
+        assert ioctl_spy.calls == [uapi.IOC["PE_MOVE"]]
         assert pe_move_available(ctl) is False
 
 
-def test_legacy_never_tries_pe_move(monkeypatch: pytest.MonkeyPatch) -> None:
-    spy = _IoctlSpy(monkeypatch)
+def test_legacy_never_tries_pe_move(
+    ioctl_spy: Any,
+) -> None:
     with Control("/dev/null") as ctl:
         with pytest.raises(errors.NotSupported) as info:
             move_extent(ctl, "lv0", 0, DEST, "legacy")
         assert info.value.op == "LV_STATUS"
-        assert spy.calls == [uapi.IOC["LV_STATUS"]]
+        assert ioctl_spy.calls == [uapi.IOC["LV_STATUS"]]
         assert pe_move_available(ctl) is None
 
 

@@ -169,6 +169,10 @@ def test_outcome_lists_and_finds_the_files(tmp_path):
     assert out.file("junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
     assert out.file("sub/junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
     assert out.file("bench-guest.json") is None
+    assert out.missing("bench-guest.json") == (
+        f"the VM wrote no bench-guest.json (exit 0: command exited with 0); "
+        f"see the logs in {tmp_path}"
+    )
 
 
 def test_run_that_cannot_start_says_why(monkeypatch):

@@ -127,13 +127,7 @@ def _boot(args: argparse.Namespace) -> tuple[Path | None, int]:
     )
     found = outcome.file(GUEST_RESULT)
     if found is None:
-        where = (
-            f"the logs in {outcome.results}" if outcome.results else "the message above"
-        )
-        _err(
-            f"the VM wrote no {GUEST_RESULT} (exit {outcome.code}: {outcome.reason}); "
-            f"see {where}"
-        )
+        _err(outcome.missing(GUEST_RESULT))
         return None, outcome.code or exitcodes.VM_FAILED
     if not outcome.ok:
         _err(
@@ -200,10 +194,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.from_files:
         srcs, rc = list(args.from_files), exitcodes.OK
-    elif guest.in_guest():
-        _err(
-            "inside a pemove VM: run 'python -m pemove.bench.guest' here, or 'pemove bench' on the host"
-        )
+    elif refusal := guest.host_only("pemove bench", "python -m pemove.bench.guest"):
+        print(refusal, file=sys.stderr)
         return exitcodes.USAGE
     else:
         found, rc = _boot(args)

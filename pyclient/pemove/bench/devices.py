@@ -15,8 +15,9 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 
+from pemove.bench.common import MIB
 from pemove.wait import wait_until
-from pemove.workload import dm
+from pemove.workload import blockdev, dm
 
 __all__ = ["brd", "dm_linear", "meminfo", "slab_bytes"]
 
@@ -30,8 +31,12 @@ def _run(argv: Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def brd(count: int, size_mib: int) -> Iterator[list[str]]:
+def brd(count: int, size_mib: int, *, filled: int | None = None) -> Iterator[list[str]]:
     """Load brd with ``count`` disks of ``size_mib`` MiB; unload it afterwards.
+
+    :param filled: bytes at the start of each disk to fill with a non-zero
+        pattern first (None: the whole disk), so no candidate pays for brd
+        allocating its pages; 0 fills nothing
 
     Unloading frees every page the disks allocated, so phases do not add up
     in guest memory.
@@ -43,6 +48,8 @@ def brd(count: int, size_mib: int) -> Iterator[list[str]]:
         lambda: all(os.path.exists(n) for n in nodes), 10, f"{', '.join(nodes)} in /dev"
     )
     try:
+        for node in nodes:
+            blockdev.fill(node, 0, size_mib * MIB if filled is None else filled)
         yield nodes
     finally:
         # udev's blkid may still have a disk open for a moment.

@@ -61,21 +61,17 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+def _fio_timing(p: dict[str, Any]) -> dict[str, Any]:
+    """A profile's fio run time, ramp and repeats, as run_iopath/run_scaling take them."""
+    return {k: p[k] for k in ("runtime", "ramp", "repeats")}
+
+
 def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
     if name == "iopath":
         size = p["size_mib"] * MIB
         # Disk 0 for dm-linear, disk 1 for raw and both pemove LVs.
-        with devices.brd(2, 2 * p["size_mib"] + 4) as disks:
-            for d in disks:
-                blockdev.fill(d, 0, 2 * size)
-            return iopath.run_iopath(
-                ctl,
-                disks,
-                size=size,
-                runtime=p["runtime"],
-                ramp=p["ramp"],
-                repeats=p["repeats"],
-            )
+        with devices.brd(2, 2 * p["size_mib"] + 4, filled=2 * size) as disks:
+            return iopath.run_iopath(ctl, disks, size=size, **_fio_timing(p))
     if name == "move":
         return move.run_moves(ctl, p["sizes_mib"], p["repeats"])
     if name == "stall":
@@ -83,18 +79,11 @@ def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
     if name == "scaling":
         size = p["size_mib"] * MIB
         n = len(p["le_counts"])
-        with devices.brd(1, n * p["size_mib"] + 4) as (disk,):
-            blockdev.fill(disk, 0, n * size)
+        with devices.brd(1, n * p["size_mib"] + 4, filled=n * size) as (disk,):
             mem = memory.run_memory(ctl, disk, size, p["le_counts"])
             try:
                 iops = iopath.run_scaling(
-                    ctl,
-                    disk,
-                    size=size,
-                    le_counts=p["le_counts"],
-                    runtime=p["runtime"],
-                    ramp=p["ramp"],
-                    repeats=p["repeats"],
+                    ctl, disk, size=size, le_counts=p["le_counts"], **_fio_timing(p)
                 )
             except fio.FioError as exc:
                 # Keep the memory figures; the caller records the error.

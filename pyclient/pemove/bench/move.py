@@ -28,7 +28,6 @@ from pemove.bench import devices
 from pemove.bench.common import COPY_TOOLS, MIB, log
 from pemove.bench.lvm import Lvm, LvmError
 from pemove.control import Control, Extent
-from pemove.workload import blockdev
 
 __all__ = ["run_moves"]
 
@@ -110,8 +109,6 @@ def run_moves(
     errors: list[str] = []
     disk_mib = max(sizes_mib) + _LVM_SLACK_MIB
     with devices.brd(2, disk_mib) as disks:
-        for d in disks:
-            blockdev.fill(d, 0, disk_mib * MIB)
         for mib in sizes_mib:
             for tool in COPY_TOOLS:
                 if tool == "pvmove" and not with_pvmove:

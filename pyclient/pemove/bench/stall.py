@@ -20,7 +20,6 @@ from pemove.bench import devices, fio
 from pemove.bench.common import MIB, log
 from pemove.control import Control, Extent
 from pemove.wait import wait_until
-from pemove.workload import blockdev
 
 __all__ = ["run_stall"]
 
@@ -113,8 +112,6 @@ def run_stall(ctl: Control, extent_mib: int, runtime: float) -> dict[str, Any]:
     extent = extent_mib * MIB
     disk_mib = _LES * extent_mib + 8
     with devices.brd(2, disk_mib) as disks:
-        for d in disks:
-            blockdev.fill(d, 0, disk_mib * MIB)
         pv0, pv1 = (Extent.from_path(d) for d in disks)
         extent_sectors = extent // 512
         # LE i at disk 0, slot i + 1; slot 0 of disk 0 and of disk 1 are where

@@ -49,6 +49,7 @@ __all__ = [
     "delete_module",
     "find_disks",
     "guest_disks",
+    "host_only",
     "in_guest",
     "insert_module",
     "main",
@@ -80,6 +81,15 @@ class SetupError(Exception):
 def in_guest(environ: Mapping[str, str] = os.environ) -> bool:
     """True inside a pemove VM (or the Vagrant VM): ``PEMOVE_GUEST=1``."""
     return environ.get(ENV_GUEST) == "1"
+
+
+def host_only(
+    prog: str, here: str, environ: Mapping[str, str] = os.environ
+) -> str | None:
+    """None on the host; in a guest, why ``prog`` refuses to run there and what to run instead."""
+    if not in_guest(environ):
+        return None
+    return f"{prog}: inside a pemove VM: run '{here}' here, or '{prog}' on the host"
 
 
 def guest_disks(environ: Mapping[str, str] = os.environ) -> list[str]:

@@ -117,6 +117,11 @@ class Outcome:
                 return path
         return None
 
+    def missing(self, name: str) -> str:
+        """Why the result file ``name`` is not there, for a person: exit, reason, logs."""
+        where = f"the logs in {self.results}" if self.results else "the message above"
+        return f"the VM wrote no {name} (exit {self.code}: {self.reason}); see {where}"
+
     @classmethod
     def failed(cls, reason: str, release: str | None = None) -> Outcome:
         """A run that failed before the VM could start."""

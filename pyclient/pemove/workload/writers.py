@@ -35,6 +35,7 @@ with its last acknowledged content.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -42,6 +43,7 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +61,10 @@ __all__ = [
     "Ext4Volume",
     "FileReport",
     "FileWriter",
+    "direct_writers",
     "join_all",
     "partition_lbas",
+    "running",
     "write_pass",
 ]
 
@@ -173,6 +177,24 @@ class DirectWriter(_BlockWriter):
         finally:
             os.close(fd)
             buf.close()
+
+
+def direct_writers(
+    path: str,
+    ledger: Ledger,
+    parts: Sequence[list[int]],
+    stop: threading.Event,
+    *,
+    deadline_ns: int | None = None,
+    seed: int = 0,
+) -> list[DirectWriter]:
+    """One :class:`DirectWriter` per part of the LBAs: writer ids 1, 2, ... and seeds ``seed``, ``seed + 1``, ..."""
+    return [
+        DirectWriter(
+            path, ledger, i + 1, lbas, stop, deadline_ns=deadline_ns, seed=seed + i
+        )
+        for i, lbas in enumerate(parts)
+    ]
 
 
 class BufferedWriter(_BlockWriter):
@@ -433,7 +455,19 @@ def write_pass(
         buf.close()
 
 
-def join_all(threads: list[_Writer]) -> None:
+@contextlib.contextmanager
+def running(threads: Sequence[_Writer], stop: threading.Event) -> Iterator[None]:
+    """Start ``threads`` for the ``with`` block; then set ``stop`` and :func:`join_all`."""
+    for t in threads:
+        t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        join_all(threads)
+
+
+def join_all(threads: Sequence[_Writer]) -> None:
     """Join ``threads``; raise the first error one of them hit."""
     for t in threads:
         t.join()

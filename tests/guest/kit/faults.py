@@ -28,7 +28,12 @@ from pemove.vm import guest
 from pemove.wait import wait_until
 from pemove.workload.ledger import Ledger
 from pemove.workload.verify import Report, verify
-from pemove.workload.writers import DirectWriter, join_all, partition_lbas, write_pass
+from pemove.workload.writers import (
+    direct_writers,
+    join_all,
+    partition_lbas,
+    write_pass,
+)
 
 from kit.figures import Figures
 
@@ -79,7 +84,6 @@ class Load:
         busy = [le * blocks_per_le + i for le in les for i in range(blocks_per_le)]
         taken = set(busy)
         quiet = [lba for lba in range(n_le * blocks_per_le) if lba not in taken]
-        self.threads: list[DirectWriter] = []
         parts = partition_lbas(busy, writers)
         for wid, lbas in enumerate(parts, start=1):
             self.ledger.claim(lbas, wid)
@@ -87,10 +91,10 @@ class Load:
         if quiet:
             self.ledger.claim(quiet, ONE_PASS_WRITER)
             write_pass(node, self.ledger, ONE_PASS_WRITER, quiet)
-        for wid, lbas in enumerate(parts, start=1):
-            self.threads.append(
-                DirectWriter(node, self.ledger, wid, lbas, self.stop, seed=seed + wid)
-            )
+        # Writer i (from 1) is seeded seed + i.
+        self.threads = direct_writers(
+            node, self.ledger, parts, self.stop, seed=seed + 1
+        )
 
     def start(self) -> None:
         for t in self.threads:
