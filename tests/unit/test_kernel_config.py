@@ -21,9 +21,10 @@ def configs(tmp_path: Path) -> Path:
     d.mkdir()
     write(d / "base.config", "# base\nCONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\n")
     write(d / "debug.config", 'CONFIG_KASAN=y\nCONFIG_BITS=16\nCONFIG_S="x y"\n')
+    write(d / "series-6.1.config", "CONFIG_B=y\n")
     write(
-        d / "series-6.1.config",
-        "CONFIG_B=y\n# unavailable: CONFIG_KASAN not on this old series\n",
+        d / "series-6.1-debug.config",
+        "# unavailable: CONFIG_KASAN not on this old series\n",
     )
     return d
 
@@ -60,7 +61,14 @@ def test_unavailable_needs_a_reason_and_a_series_file(tmp_path: Path) -> None:
 
 def test_files_per_series_and_flavour(configs: Path) -> None:
     names = [p.name for p in config.fragment_files(configs, "6.1", debug=True)]
-    assert names == ["base.config", "debug.config", "series-6.1.config"]
+    assert names == [
+        "base.config",
+        "debug.config",
+        "series-6.1.config",
+        "series-6.1-debug.config",
+    ]
+    names = [p.name for p in config.fragment_files(configs, "6.1", debug=False)]
+    assert names == ["base.config", "series-6.1.config"]
     assert [p.name for p in config.fragment_files(configs, "6.12", debug=False)] == [
         "base.config"
     ]
@@ -91,7 +99,7 @@ def test_unavailable_of_an_unrequested_option_is_ignored(configs: Path) -> None:
 def test_repository_unavailable_lines_are_not_stale() -> None:
     """Each '# unavailable:' line of a series file drops a real debug request."""
     for path in sorted(REPO_CONFIGS.glob("series-*.config")):
-        series = path.stem.removeprefix("series-")
+        series = path.stem.removeprefix("series-").removesuffix("-debug")
         frag = config.parse_fragment(path.read_text(), path, allow_unavailable=True)
         files = config.fragment_files(REPO_CONFIGS, series, debug=True)
         without = config.compose([f for f in files if f != path])
@@ -130,16 +138,17 @@ def test_explain_names_definition_and_dependencies(tmp_path: Path) -> None:
     (tree / "lib").mkdir(parents=True)
     write(
         tree / "lib" / "Kconfig.debug",
-        'config FOO\n\tbool "foo"\n\tdepends on BAR && !BAZ\n\thelp\n'
-        "\t  depends on nothing, this is help text\n\nconfig OTHER\n\tbool\n",
+        'if UBSAN\nconfig FOO\n\tbool "foo"\n\tdepends on BAR && !BAZ\n\thelp\n'
+        "\t  depends on nothing, this is help text\n\nendif\nconfig OTHER\n\tbool\n",
     )
     mism = [
         config.Mismatch("CONFIG_FOO", "y", "n", "base.config:3"),
         config.Mismatch("CONFIG_NOPE", "y", "n", "base.config:4"),
     ]
     foo, nope = config.explain(mism, tree)
-    assert "lib/Kconfig.debug:1" in foo.why
+    assert "lib/Kconfig.debug:2" in foo.why
     assert "depends on BAR && !BAZ" in foo.why
+    assert "inside 'if UBSAN'" in foo.why
     assert "nothing, this is help" not in foo.why
     assert "no such option" in nope.why
     msg = config.format_mismatches([foo, nope], tree / ".config")

@@ -109,10 +109,13 @@ def compose_for(
     return config.compose(config.fragment_files(directory, series, debug))
 
 
-def plan(req: Request) -> Plan:
-    """Locate the source and compute the cache entry of *req* (builds nothing)."""
+def plan(req: Request, say: Callable[[str], None] = lambda _: None) -> Plan:
+    """Locate the source and compute the cache entry of *req*.
+
+    Unpacks the source the first time; builds nothing.
+    """
     root = req.root or cache.cache_root()
-    src = source.locate(req.series, req.source, root)
+    src = source.locate(req.series, req.source, root, say=say)
     composed = compose_for(src.series, req.debug, req.configs)
     compiler = compiler_version()
     key = hashlib.sha256(
@@ -275,7 +278,9 @@ def build(
         reason and, for make failures, the log to read
     """
     started = time.monotonic()
-    p = plan(req)
+    phases: dict[str, float] = {}
+    p = plan(req, say)
+    phases["unpack"] = round(time.monotonic() - started, 1)
     root = p.path.parent
     with cache.locked(p.path):
         entry = cache.read_stamp(p.path)
@@ -291,19 +296,27 @@ def build(
         )
         say(f"pemove kernel: full log in {log_path}")
         with open(log_path, "w") as log:
+            step = time.monotonic()
             _configure(p, log, log_path)
+            phases["configure"] = round(time.monotonic() - step, 1)
+            say(f"pemove kernel: configured and checked in {phases['configure']:.0f} s")
             progress = Progress(
                 say, interval, _expected_objects(root, p.flavour, p.src.series)
             )
             argv = ["make", "-C", str(p.src.tree), f"O={p.path}", f"-j{jobs}", "all"]
+            step = time.monotonic()
             code = _run_logged(argv, log, progress)
+            phases["make"] = round(time.monotonic() - step, 1)
             if code != 0:
                 raise BuildError(
                     f"the kernel build failed (make exit {code}) after "
                     f"{_minsec(time.monotonic() - started)}; see {log_path}\n"
                     f"{_tail(log_path)}"
                 )
+            say(progress.line())
+            step = time.monotonic()
             _prepare_modules(p, log, log_path, say)
+            phases["modules"] = round(time.monotonic() - step, 1)
         release = (p.path / "include/config/kernel.release").read_text().strip()
         entry = cache.Entry(
             path=p.path,
@@ -319,6 +332,7 @@ def build(
             objects=progress.objects,
             compiler=p.compiler,
             bzimage_bytes=(p.path / BZIMAGE).stat().st_size,
+            phases=phases,
         )
         cache.write_stamp(entry)
         return entry, False

@@ -84,6 +84,8 @@ class Entry:
     objects: int = 0
     compiler: str = ""
     bzimage_bytes: int = 0
+    #: seconds per step: unpack, configure, make, modules
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -7,9 +7,10 @@ lines winning:
 
 1. ``base.config``: what every pemove guest kernel needs;
 2. ``debug.config``: the checkers (only for a debug build);
-3. ``series-<X.Y>.config``, if there is one: per-series changes.  Only here
-   may ``# unavailable: CONFIG_X <reason>`` drop a requirement that the
-   series cannot meet (the option does not exist or cannot be chosen).
+3. ``series-<X.Y>.config``, if there is one: per-series changes to the
+   base, then ``series-<X.Y>-debug.config`` (debug builds only).  Only in
+   these may ``# unavailable: CONFIG_X <reason>`` drop a requirement that
+   the series cannot meet (the option does not exist or cannot be chosen).
 
 The composed text is handed to ``make allnoconfig`` (``KCONFIG_ALLCONFIG``)
 and then ``make olddefconfig`` runs.  Kconfig silently drops a request whose
@@ -124,9 +125,11 @@ def fragment_files(directory: Path, series: str, debug: bool) -> list[Path]:
     for path in files:
         if not path.is_file():
             raise ConfigError(f"config fragment {path} is missing")
-    per_series = directory / f"series-{series}.config"
-    if per_series.is_file():
-        files.append(per_series)
+    for name in (f"series-{series}.config", f"series-{series}-debug.config"):
+        if name.endswith("-debug.config") and not debug:
+            continue
+        if (directory / name).is_file():
+            files.append(directory / name)
     return files
 
 
@@ -237,6 +240,8 @@ _BLOCK_END = re.compile(
     r"|help|---help---)\b"
 )
 _DEPENDS = re.compile(r"^\s*depends\s+on\s+(.*)$")
+_IF = re.compile(r"^if\s+(.*)$")
+_ENDIF = re.compile(r"^endif\b")
 
 
 def _kconfig_files(tree: Path) -> Iterable[Path]:
@@ -249,7 +254,11 @@ def _kconfig_files(tree: Path) -> Iterable[Path]:
 
 
 def kconfig_definitions(tree: Path, names: Iterable[str]) -> dict[str, list[str]]:
-    """For each option in *names*: where it is defined and its ``depends on``."""
+    """For each option in *names*: where it is defined and what it depends on.
+
+    Lists the ``depends on`` lines of the definition and the ``if`` blocks
+    around it (per file; an ``if`` around a ``source`` line is not seen).
+    """
     wanted = {n.removeprefix("CONFIG_") for n in names}
     found: dict[str, list[str]] = {}
     for path in _kconfig_files(tree):
@@ -258,6 +267,7 @@ def kconfig_definitions(tree: Path, names: Iterable[str]) -> dict[str, list[str]
         except OSError:
             continue
         current = None
+        ifs: list[str] = []
         for lineno, line in enumerate(lines, 1):
             m = _CONFIG_DEF.match(line)
             if m:
@@ -266,7 +276,13 @@ def kconfig_definitions(tree: Path, names: Iterable[str]) -> dict[str, list[str]
                     found.setdefault(current, []).append(
                         f"{path.relative_to(tree)}:{lineno}"
                     )
+                    found[current] += [f"inside 'if {cond}'" for cond in ifs]
                 continue
+            cond = _IF.match(line)
+            if cond:
+                ifs.append(cond.group(1).strip())
+            elif _ENDIF.match(line) and ifs:
+                ifs.pop()
             if current is None:
                 continue
             if _BLOCK_END.match(line):
@@ -291,8 +307,10 @@ def explain(mismatches: Sequence[Mismatch], tree: Path) -> list[Mismatch]:
                 f"{m.name} <reason>' to series-X.Y.config"
             )
         else:
-            where = [i for i in info if not i.startswith("depends on")]
-            deps = [i for i in info if i.startswith("depends on")]
+            where = [
+                i for i in info if ":" in i and not i.startswith(("depends", "inside"))
+            ]
+            deps = [i for i in info if i.startswith(("depends on", "inside"))]
             why = f"defined at {', '.join(where)}"
             if deps:
                 why += "; " + "; ".join(deps)

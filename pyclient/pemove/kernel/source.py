@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pemove.kernel import cache
@@ -130,7 +131,7 @@ def _unpack(tarball: Path, dest: Path) -> Path:
     return dest
 
 
-def _unpacked(tarball: Path, name: str, root: Path) -> Path:
+def _unpacked(tarball: Path, name: str, root: Path, say: Callable[[str], None]) -> Path:
     """The unpacked copy of *tarball* under ``<root>/src/<name>``, made once."""
     dest = root / "src" / name
     if (dest / "Makefile").exists():
@@ -138,6 +139,7 @@ def _unpacked(tarball: Path, name: str, root: Path) -> Path:
     with cache.locked(dest):
         if (dest / "Makefile").exists():  # another process unpacked it meanwhile
             return dest
+        say(f"pemove kernel: unpacking {tarball} into {dest} (once; about a minute)")
         return _unpack(tarball, dest)
 
 
@@ -161,6 +163,7 @@ def locate(
     given: Path | None = None,
     root: Path | None = None,
     usr_src: Path = USR_SRC,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Source:
     """Find (and unpack if needed) the source for *series* or *given*.
 
@@ -168,6 +171,7 @@ def locate(
         it is" and anything else must match
     :param given: a source directory or tarball (``--source``)
     :param root: the cache root (default :func:`cache.cache_root`)
+    :param say: prints progress (unpacking takes a while)
     :raises SourceError: nothing usable; the message says what to do
     """
     root = cache.cache_root() if root is None else root
@@ -178,7 +182,7 @@ def locate(
         package = f"linux-source-{series}"
         pkg_version = package_version(package)
         version = pkg_version or f"tarball-{_file_identity(tarball)}"
-        tree = _unpacked(tarball, f"{package}_{_safe(version)}", root)
+        tree = _unpacked(tarball, f"{package}_{_safe(version)}", root, say)
         found = Source(tree, kernel_version(tree), version, series)
     elif given.is_dir():
         tree = given.resolve()
@@ -193,7 +197,7 @@ def locate(
         found = Source(tree, kver, f"tree {tree}", series_of(kver))
     elif given.is_file():
         name = f"{_safe(given.name)}_{_file_identity(given)}"
-        tree = _unpacked(given, name, root)
+        tree = _unpacked(given, name, root, say)
         kver = kernel_version(tree)
         found = Source(tree, kver, f"tarball {name}", series_of(kver))
     else:
