@@ -1,5 +1,6 @@
 """Install the pemove client package (pyclient/pemove) and its ``pemove`` command.
 
+The release version is the one line of ``VERSION`` at the top of the checkout.
 The struct layouts and ioctl numbers are read at import time from the kernel
 module's uapi header, kmod/include/uapi/linux/pemove.h, the only definition of
 the interface.  An editable install (``pip install -e .[all]``, what the
@@ -18,6 +19,11 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 UAPI_HEADER = HERE / "kmod" / "include" / "uapi" / "linux" / "pemove.h"
+# The project's release version (client and module) is written only in VERSION;
+# pemove.__version__ reads the same file in a checkout, and this package's
+# metadata when installed from a wheel.  The uapi interface version is another
+# thing: the header's PEMOVE_VERSION_*, which the module checks.
+VERSION = (HERE / "VERSION").read_text(encoding="ascii").strip()
 
 
 class BuildPyWithHeader(build_py):
@@ -41,7 +47,7 @@ EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
 setup(
     name="pemove",
-    version="0.1.0",
+    version=VERSION,
     description="Extent-mapped LVs with a locked physical-extent move: client, CLI and test harness",
     long_description=(HERE / "README.md").read_text()
     if (HERE / "README.md").exists()

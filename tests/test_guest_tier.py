@@ -1,10 +1,10 @@
 """Run the guest tier (tests/guest) once per installed kernel, in one boot each.
 
 Each kernel series installed with headers (6.1 and 6.12 on Debian 12) gets
-one ``pemove vm`` boot running ``pytest tests/guest``.  The guest's pytest
-output streams through as it runs, and its JUnit XML lands in the run's
-results directory (``results/vm/<time>-<release>/junit-<release>.xml``),
-which the test reads back to report per-kernel counts.
+one :func:`pemove.vm.run` boot running ``pytest tests/guest``.  The guest's
+pytest output streams through as it runs, each line prefixed with the
+release, and the JUnit XML it writes into the run's results directory is
+taken from the run's :class:`~pemove.vm.Outcome` to report per-kernel counts.
 
 Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 3600),
 ``PEMOVE_GUEST_PYTEST_ARGS`` (extra arguments for the guest pytest, split on
@@ -16,18 +16,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TextIO
 
 import pytest
+from pemove import vm
 from pemove.vm import kernels
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = kernels.newest_per_series(kernels.installed_kernels())
-TIMEOUT = os.environ.get("PEMOVE_VM_TIMEOUT", "3600")
+TIMEOUT = float(os.environ.get("PEMOVE_VM_TIMEOUT", "3600"))
 EXTRA = os.environ.get("PEMOVE_GUEST_PYTEST_ARGS", "").split()
+_SUMMARY = re.compile(r"^=+ .*\b(passed|failed|error|skipped|no tests ran)\b")
 
 
 def _missing_requirement() -> str | None:
@@ -39,6 +42,34 @@ def _missing_requirement() -> str | None:
     if not vng.exists() and shutil.which("vng") is None:
         return "vng (virtme-ng) is not installed: run 'make deps'"
     return None
+
+
+class _Prefixed:
+    """A binary sink: the guest's output, line by line, prefixed, on a text stream.
+
+    It also keeps pytest's summary lines (``=== 3 passed in 1.0s ===``).
+    """
+
+    def __init__(self, prefix: str, out: TextIO) -> None:
+        self.prefix = prefix
+        self.out = out
+        self.summary: list[str] = []
+        self._partial = b""
+        self._lock = threading.Lock()  # stdout and stderr are pumped by two threads
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            lines = (self._partial + data).split(b"\n")
+            self._partial = lines.pop()
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                print(f"{self.prefix} {line}", file=self.out, flush=True)
+                if _SUMMARY.match(line):
+                    self.summary.append(line.strip())
+        return len(data)
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 def _junit_counts(path: Path) -> dict[str, int]:
@@ -71,48 +102,25 @@ def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) 
     reason = _missing_requirement()
     if reason:
         pytest.skip(reason)
-    argv = [
-        sys.executable,
-        "-m",
-        "pemove.vm.cli",
-        "--kernel",
-        kernel.release,
-        "--timeout",
-        TIMEOUT,
-        "--",
-        "python",
-        "-m",
-        "pytest",
-        "tests/guest",
-        "-v",
-        "-rfEs",
-        *EXTRA,
-    ]
-    results_dir = None
-    summary = []
+    command = ["python", "-m", "pytest", "tests/guest", "-v", "-rfEs", *EXTRA]
     with capsys.disabled():
-        print(f"\n=== guest tier on {kernel.release}: {' '.join(argv[1:])}", flush=True)
-        proc = subprocess.Popen(
-            argv,
+        print(f"\n=== guest tier on {kernel.release}: {' '.join(command)}", flush=True)
+        sink = _Prefixed(f"[{kernel.release}]", sys.stdout)
+        outcome = vm.run(
+            command,
+            kernel=kernel,
+            timeout=TIMEOUT,
             cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            stdout=sink,  # type: ignore[arg-type]
+            stderr=sink,  # type: ignore[arg-type]
         )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            print(f"[{kernel.release}] {line}", end="", flush=True)
-            m = re.search(r"results in (\S+)", line)
-            if m:
-                results_dir = Path(m.group(1))
-            if re.match(r"^=+ .*\b(passed|failed|error|skipped|no tests ran)\b", line):
-                summary.append(line.strip())
-        rc = proc.wait()
-    assert results_dir is not None, "pemove vm did not report its results directory"
-    junit = results_dir / f"junit-{kernel.release}.xml"
-    detail = f"console: {results_dir / 'console.log'}"
-    assert junit.exists(), f"the guest wrote no JUnit XML ({junit}); {detail}"
+    assert outcome.results is not None, f"the VM run could not start: {outcome.reason}"
+    junit = outcome.file(f"junit-{kernel.release}.xml")
+    detail = f"console: {outcome.results / 'console.log'}"
+    assert junit is not None, (
+        f"the guest wrote no JUnit XML in {outcome.results} "
+        f"(exit {outcome.code}: {outcome.reason}); {detail}"
+    )
     counts = _junit_counts(junit)
     with capsys.disabled():
         print(
@@ -121,8 +129,8 @@ def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) 
             flush=True,
         )
     failed = _junit_failures(junit)
-    assert rc == 0, (
-        f"guest tier on {kernel.release} exited {rc}: {summary[-1:]}; {detail}\n"
-        + "\n".join(failed)
+    assert outcome.ok, (
+        f"guest tier on {kernel.release} exited {outcome.code} ({outcome.reason}): "
+        f"{sink.summary[-1:]}; {detail}\n" + "\n".join(failed)
     )
     assert counts["tests"] > counts["skipped"], "every guest test was skipped"

@@ -6,10 +6,9 @@ module in a method that fills the request struct (its layout comes from
 object.  A failed ioctl raises the :class:`~pemove.errors.PemoveError`
 subclass that :func:`pemove.errors.from_errno` picks for its errno.
 
-:meth:`Control.move_pe` is the call most users want: it moves one extent with
-PE_MOVE and, on a module that answers ENOTTY (``locked_copy=0``, or a kernel
-without the patch), falls back to the 2002 userspace move in
-:mod:`pemove.legacy`.
+Only the ioctls live here.  Moving an extent the way most callers want (PE_MOVE,
+or the legacy move when the module has none) is :func:`pemove.move.move_extent`;
+creating an LV and waiting for its node is :func:`pemove.lvs.create`.
 """
 
 from __future__ import annotations
@@ -18,14 +17,12 @@ import errno
 import fcntl
 import os
 import stat
-import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pemove import errors, uapi
-from pemove.errors import InvalidArgument, NotSupported
+from pemove.errors import InvalidArgument
 
 if TYPE_CHECKING:
     # Only type checkers import this, so the runtime stays 3.9-compatible.
@@ -39,10 +36,7 @@ __all__ = [
     "LVCounters",
     "LVInfo",
     "LVStatus",
-    "LegacyFallbackWarning",
-    "MoveResult",
     "MoveStats",
-    "ProgressCallback",
     "VersionInfo",
 ]
 
@@ -52,16 +46,9 @@ ffi = uapi.ffi
 _C = uapi.const
 _NAME_LEN = _C["PEMOVE_NAME_LEN"]
 
-#: ``progress(bytes_done, bytes_total)``, called while an extent is copied.
-ProgressCallback = Callable[[int, int], None]
-
 # LV_STATUS asks for this many LEs per call; big enough to need one call for
 # most LVs, small enough that the buffer stays modest.
 _STATUS_BATCH = 4096
-
-
-class LegacyFallbackWarning(UserWarning):
-    """PE_MOVE is unavailable, so :meth:`Control.move_pe` used the legacy move."""
 
 
 @dataclass(frozen=True)
@@ -283,14 +270,6 @@ class MoveStats:
     bios_not_waited: int = 0
 
 
-@dataclass(frozen=True)
-class MoveResult:
-    """The outcome of :meth:`Control.move_pe`: which method moved it, and how."""
-
-    method: Literal["locked", "legacy"]
-    stats: MoveStats
-
-
 def _str(c_array: Any) -> str:
     return ffi.string(c_array).decode("utf-8", "replace")
 
@@ -329,7 +308,6 @@ class Control:
 
             path = discovery.control_node() or CONTROL_NODE
         self.path = path
-        self._pe_move_ok: bool | None = None
         try:
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
@@ -359,11 +337,6 @@ class Control:
         if self._fd is None:
             raise ValueError("the pemove control handle is closed")
         return self._fd
-
-    @property
-    def pe_move_available(self) -> bool | None:
-        """What this handle knows about PE_MOVE: None until a move was tried."""
-        return self._pe_move_ok
 
     # -- plumbing ---------------------------------------------------------
 
@@ -438,8 +411,8 @@ class Control:
     ) -> LVInfo:
         """PEMOVE_IOC_LV_CREATE: create an LV whose LE ``i`` lives at ``extents[i]``.
 
-        The LV's block device appears as ``/dev/<disk_name>``; to wait for it,
-        use :func:`pemove.discovery.watch_for_disk` around this call.
+        The LV's block device appears as ``/dev/<disk_name>``; to wait until
+        it is ready, use :func:`pemove.lvs.create` instead of this call.
 
         :param name: unique name, 1 to PEMOVE_NAME_LEN - 1 bytes
         :param extent_sectors: extent size in 512-byte sectors, a multiple of 8
@@ -486,26 +459,6 @@ class Control:
         req = self._new(op)
         req.name = _name_bytes(name, op)
         self._call(op, req, lv=name)
-
-    def lv_remove_when_released(self, name: str, timeout: float = 10.0) -> None:
-        """:meth:`lv_remove`, retried while the LV is busy, for at most *timeout* s.
-
-        udev (blkid) opens every new LV node to probe it, and removing an open
-        LV is EBUSY by contract, so a script that removes an LV it has just
-        created must wait for the probe to let go.
-
-        :raises errors.LVBusy: still busy after *timeout* seconds
-        :raises errors.PemoveError: as :meth:`lv_remove`
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.lv_remove(name)
-                return
-            except errors.LVBusy:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
 
     def lv_list(self) -> list[LVInfo]:
         """PEMOVE_IOC_LV_LIST: every LV, in the module's order.
@@ -646,70 +599,3 @@ class Control:
         :raises errors.DeviceNotFound: ENODEV, the destination is not a block device
         """
         self._lock_call("PE_REMAP", name, le, dest)
-
-    # -- the move users want ------------------------------------------------
-
-    def move_pe(
-        self,
-        name: str,
-        le: int,
-        dest: Extent,
-        progress: ProgressCallback | None = None,
-    ) -> MoveResult:
-        """Move LE ``le`` of LV ``name`` to ``dest``, safely if the module can.
-
-        It uses PE_MOVE.  If the module answers ENOTTY (PE_MOVE turned off or
-        absent), it issues one :class:`LegacyFallbackWarning` and uses
-        :func:`pemove.legacy.legacy_move`, which can lose writes; this handle
-        then never tries PE_MOVE again.
-
-        :param progress: called as ``progress(done, total)`` in bytes; the
-            locked move reports only its end
-        :raises PemoveError: as :meth:`pe_move`, or as
-            :func:`pemove.legacy.legacy_move` after the fallback
-        """
-        if self._pe_move_ok is not False:
-            try:
-                stats = self.pe_move(name, le, dest)
-            except NotSupported as exc:
-                if exc.errno != errno.ENOTTY:
-                    raise
-                self._pe_move_ok = False
-                warnings.warn(
-                    LegacyFallbackWarning(
-                        f"{self.path}: PE_MOVE is not available (ENOTTY: locked_copy=0 or an unpatched "
-                        "module); falling back to the 2002 userspace move, which can lose writes made "
-                        "during the move"
-                    ),
-                    stacklevel=2,
-                )
-            else:
-                self._pe_move_ok = True
-                if progress is not None:
-                    progress(stats.bytes_copied, stats.bytes_copied)
-                return MoveResult("locked", stats)
-
-        from pemove import legacy
-
-        return MoveResult(
-            "legacy", legacy.legacy_move(self, name, le, dest, progress=progress)
-        )
-
-    def extents_in_use(
-        self, devices: Iterable[tuple[int, int]] | None = None
-    ) -> list[tuple[Extent, int]]:
-        """Every PE any LV maps, as ``(extent, length in sectors)``.
-
-        :param devices: only PEs on these ``(major, minor)`` devices; all if None
-        """
-        wanted = set(devices) if devices is not None else None
-        used: list[tuple[Extent, int]] = []
-        for info in self.lv_list():
-            try:
-                les = self.lv_status(info.name).les
-            except errors.LVNotFound:
-                continue  # removed since the list was taken
-            for entry in les:
-                if wanted is None or (entry.pe.major, entry.pe.minor) in wanted:
-                    used.append((entry.pe, info.extent_sectors))
-        return used

@@ -1,13 +1,13 @@
 """``pemove demo``: show the 2002 pvmove losing writes and the locked move losing none.
 
-On the host it boots a VM with the VM runner (``pemove vm``), which builds
-and loads the module, and runs itself inside (``--in-guest``).  Inside, it
-runs scenario 1 (writes in flight during the move) and scenario 2 (stale
+It boots a VM with :func:`pemove.vm.run` (which builds and loads the
+module) and runs ``python -m pemove.workload.scenarios --out demo.json``
+inside: scenario 1 (writes in flight during the move) and scenario 2 (stale
 page cache of the source PV) with the legacy move and with PE_MOVE, and,
-with ``--storm N``, scenario 3 (N locked moves under mixed load); see
-:mod:`pemove.workload.scenarios`.  The guest writes its results as JSON to
-``$PEMOVE_RESULTS/demo.json``; the host reads them back and prints a table,
-or the JSON with ``--json``.
+with ``--storm N``, scenario 3 (N locked moves under mixed load).  The
+scenarios write their results as JSON to ``$PEMOVE_RESULTS/demo.json``; the
+demo finds that file in the run's :class:`~pemove.vm.Outcome` and prints a
+table, or the JSON with ``--json``.
 
 Exit status: 0 only if legacy lost writes in scenario 1 and copied stale
 blocks in scenario 2, and locked lost, staled and corrupted nothing
@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pemove import exitcodes
+from pemove import exitcodes, vm
+from pemove.vm import guest
+from pemove.workload import seeds
 
 __all__ = ["main", "register", "run"]
 
@@ -83,8 +82,6 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         help="seed for every random choice (default: random, printed)",
     )
-    p.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--out", help=argparse.SUPPRESS)
 
 
 def register(subparsers: Any) -> None:
@@ -100,75 +97,50 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _in_guest(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    from pemove.workload import scenarios
+def guest_argv(seed: int, storm: int) -> list[str]:
+    """The scenarios the demo runs in the guest, as a command line."""
+    argv = [sys.executable, "-m", "pemove.workload.scenarios", "--seed", str(seed)]
+    for name in ("inflight", "stale") + (("storm",) if storm else ()):
+        argv += ["--scenario", name]
+    argv += ["--method", "legacy", "--method", "locked"]
+    if storm:
+        argv += ["--storm-moves", str(storm)]
+    return argv + ["--out", RESULT_FILE]
 
-    disks = scenarios.guest_disks()
-    if len(disks) < 2:
-        raise SystemExit(
-            "pemove demo: the guest has fewer than two raw disks in $PEMOVE_DISKS; "
-            "run it from the host (it boots the VM with three)"
-        )
-    names = ["inflight", "stale"] + (["storm"] if args.storm else [])
-    results = scenarios.run(
-        names, ["legacy", "locked"], disks, seed=seed, storm_moves=args.storm or 200
+
+def _boot(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, int]:
+    outcome = vm.run(
+        guest_argv(seed, args.storm),
+        kernel=args.kernel,
+        disks=3,
+        timeout=args.timeout if args.timeout is not None else 900 + args.storm,
+        # Kept after the run: the console log and dmesg are there if it failed.
+        results=Path(tempfile.mkdtemp(prefix="pemove-demo-")),
+        # The guest's progress goes to our stderr; stdout stays for the table/JSON.
+        stdout=sys.stderr.buffer,
     )
-    doc = {"seed": seed, "kernel": os.uname().release, "scenarios": results}
-    doc["problems"] = scenarios.judge(results)
-    out = args.out or (
-        os.path.join(os.environ["PEMOVE_RESULTS"], RESULT_FILE)
-        if os.environ.get("PEMOVE_RESULTS")
-        else None
-    )
-    if out:
-        Path(out).write_text(json.dumps(doc, indent=2) + "\n")
-    return doc
-
-
-def _vm_argv(args: argparse.Namespace, seed: int, results: str) -> list[str]:
-    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "3"]
-    if args.kernel:
-        argv += ["--kernel", args.kernel]
-    timeout = args.timeout if args.timeout is not None else 900 + args.storm
-    argv += ["--timeout", f"{timeout:g}", "--results", results, "--"]
-    argv += [sys.executable, "-m", "pemove.demo", "--in-guest", "--seed", str(seed)]
-    if args.storm:
-        argv += ["--storm", str(args.storm)]
-    return argv
-
-
-def _on_host(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, int]:
-    # Kept after the run: the console log and dmesg are there if it failed.
-    results = tempfile.mkdtemp(prefix="pemove-demo-")
-    argv = _vm_argv(args, seed, results)
-    # The guest's progress goes to our stderr; stdout stays for the table/JSON.
-    proc = subprocess.run(argv, stdout=sys.stderr, check=False)
-    found = sorted(Path(results).rglob(RESULT_FILE))
-    if not found:
-        print(
-            f"pemove demo: the VM wrote no {RESULT_FILE} (exit {proc.returncode}); "
-            f"see the VM runner's messages above and the logs in {results}",
-            file=sys.stderr,
-        )
-        return None, proc.returncode or exitcodes.VM_FAILED
-    doc = json.loads(found[-1].read_text())
-    doc["results_dir"] = str(found[-1].parent)
-    if proc.returncode not in (exitcodes.OK, exitcodes.VERIFY):
+    found = outcome.file(RESULT_FILE)
+    if found is None:
+        print(f"pemove demo: {outcome.missing(RESULT_FILE)}", file=sys.stderr)
+        return None, outcome.code or exitcodes.VM_FAILED
+    doc = json.loads(found.read_text())
+    doc["results_dir"] = str(outcome.results)
+    if outcome.code not in (exitcodes.OK, exitcodes.VERIFY):
         doc.setdefault("problems", []).append(
-            f"the VM runner exited {proc.returncode}; see {found[-1].parent}"
+            f"the VM run exited {outcome.code} ({outcome.reason}); see {outcome.results}"
         )
-        return doc, proc.returncode
+        return doc, outcome.code
     return doc, exitcodes.OK
 
 
 def _table(doc: dict[str, Any]) -> str:
-    head = ("scenario", "path", "acked", "lost", "stale", "corrupt", "moves", "time")
+    head = ("scenario", "method", "acked", "lost", "stale", "corrupt", "moves", "time")
     rows = [head]
     for r in doc["scenarios"]:
         rows.append(
             (
                 _TITLES.get(r["name"], r["name"]),
-                r["path"],
+                r["method"],
                 str(r["acked"]),
                 str(r["lost"]),
                 str(r["stale"]),
@@ -190,7 +162,7 @@ def _table(doc: dict[str, Any]) -> str:
 def _verdict(doc: dict[str, Any]) -> str:
     if doc.get("problems"):
         return "FAILED:\n" + "\n".join(f"  - {p}" for p in doc["problems"])
-    by = {(r["name"], r["path"]): r for r in doc["scenarios"]}
+    by = {(r["name"], r["method"]): r for r in doc["scenarios"]}
     lost = by.get(("inflight", "legacy"), {}).get("lost", 0)
     stale = by.get(("stale", "legacy"), {}).get("stale", 0)
     return (
@@ -200,19 +172,15 @@ def _verdict(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo (in a VM from the host, or here inside a pemove VM)."""
-    seed = (
-        args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove demo: seed {seed}", file=sys.stderr)
-    if args.in_guest or os.environ.get("PEMOVE_GUEST") == "1":
-        doc = _in_guest(args, seed)
-        rc = exitcodes.OK
-    else:
-        got, rc = _on_host(args, seed)
-        if got is None:
-            return rc
-        doc = got
+    """Run the demo in a VM; returns the exit code."""
+    refusal = guest.host_only("pemove demo", "python -m pemove.workload.scenarios")
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return exitcodes.USAGE
+    seed = seeds.announced(args.seed, "pemove demo")
+    doc, rc = _boot(args, seed)
+    if doc is None:
+        return rc
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

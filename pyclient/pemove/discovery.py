@@ -2,6 +2,7 @@
 
 - :func:`control_node`: where the control node is, or None if the module is
   not loaded;
+- :func:`device_node`: the ``/dev`` node of a block device ``major:minor``;
 - :func:`pv_candidates`: whole disks that could hold PVs, with their size and
   logical block size;
 - :func:`watch_for_disk`: wait for an LV's block device after LV_CREATE.  The
@@ -42,6 +43,7 @@ __all__ = [
     "PVCandidate",
     "control_node",
     "dev_is_devtmpfs",
+    "device_node",
     "pemove_block_majors",
     "pv_candidates",
     "udev_running",
@@ -52,20 +54,31 @@ CONTROL_SYSPATH = "/sys/class/misc/pemove-control"
 _UDEV_CONTROL = "/run/udev/control"
 _LV_PREFIX = "pemove"
 _RECHECK_S = 1.0
+# Loading libudev is tried this often, LOAD_PAUSE_S apart: in a pemove VM,
+# pyudev's search for it (ctypes find_library, which runs ldconfig -p over
+# the host's read-only root) has been seen to fail now and then while the
+# host rewrites its linker cache.
+_LOAD_TRIES = 4
+_LOAD_PAUSE_S = 0.5
 
 
 def _context() -> Any:
     """A pyudev context; :class:`~pemove.errors.UdevUnavailable` if libudev cannot be loaded."""
-    try:
-        import pyudev
+    for attempt in range(_LOAD_TRIES):
+        try:
+            import pyudev
 
-        return pyudev.Context()
-    except (ImportError, OSError) as exc:
-        raise errors.UdevUnavailable(
-            errno.ENOENT,
-            "pyudev",
-            f"libudev cannot be loaded ({exc}); install libudev1 (apt-get install libudev1)",
-        ) from None
+            return pyudev.Context()
+        except (ImportError, OSError) as exc:
+            if attempt + 1 < _LOAD_TRIES:
+                time.sleep(_LOAD_PAUSE_S)
+                continue
+            raise errors.UdevUnavailable(
+                errno.ENOENT,
+                "pyudev",
+                f"libudev cannot be loaded ({exc}); install libudev1 (apt-get install libudev1)",
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def udev_running() -> bool:
@@ -130,6 +143,37 @@ def pemove_block_majors() -> set[int]:
     except OSError:
         pass
     return majors
+
+
+def device_node(major: int, minor: int) -> str:
+    """Return the ``/dev`` node of block device ``major:minor``.
+
+    It reads ``DEVNAME`` from ``/sys/dev/block/M:m/uevent``, which the kernel
+    fills in whether or not udev runs.
+
+    :raises errors.DeviceNotFound: if there is no such block device or node
+    """
+    uevent = Path(f"/sys/dev/block/{major}:{minor}/uevent")
+    try:
+        lines = uevent.read_text().splitlines()
+    except FileNotFoundError:
+        raise errors.DeviceNotFound(
+            errno.ENODEV,
+            "lookup",
+            f"There is no block device {major}:{minor}; check the PV",
+        ) from None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key == "DEVNAME" and value:
+            node = f"/dev/{value}"
+            if os.path.exists(node):
+                return node
+            raise errors.DeviceNotFound(
+                errno.ENOENT,
+                "lookup",
+                f"Block device {major}:{minor} has no node {node}; is /dev populated?",
+            )
+    raise errors.DeviceNotFound(errno.ENODEV, "lookup", f"{uevent} names no DEVNAME")
 
 
 @dataclass(frozen=True)
@@ -221,9 +265,9 @@ class DiskWatch:
                 f"udevd is not running ({_UDEV_CONTROL} is missing) and /dev is not devtmpfs, so nothing "
                 "creates device nodes; start systemd-udevd or mount devtmpfs on /dev",
             )
+        self._context = _context()  # loads pyudev and libudev, or says why not
         import pyudev
 
-        self._context = _context()
         self._monitor = pyudev.Monitor.from_netlink(self._context, source=self.source)
         self._monitor.filter_by("block")
         self._monitor.start()

@@ -28,8 +28,20 @@ __all__ = [
     "PemoveError",
     "PermissionDenied",
     "UdevUnavailable",
+    "errno_name",
     "from_errno",
 ]
+
+
+def errno_name(err: int | None) -> str:
+    """The symbolic name of ``err`` as Linux spells it, e.g. ``"EBUSY"``.
+
+    Python's table names 95 ``ENOTSUP``; Linux and the errno contract
+    (docs/HACKING.md) call it ``EOPNOTSUPP``.
+    """
+    if err == E.EOPNOTSUPP:
+        return "EOPNOTSUPP"
+    return E.errorcode.get(err or 0, str(err))
 
 
 class PemoveError(OSError):
@@ -61,10 +73,8 @@ class PemoveError(OSError):
 
     @property
     def errno_name(self) -> str:
-        """The symbolic errno, e.g. ``"EBUSY"``."""
-        if self.errno == E.EOPNOTSUPP:
-            return "EOPNOTSUPP"  # Linux's name; Python's table says ENOTSUP
-        return E.errorcode.get(self.errno or 0, str(self.errno))
+        """The symbolic errno, e.g. ``"EBUSY"`` (see :func:`errno_name`)."""
+        return errno_name(self.errno)
 
     def __str__(self) -> str:
         where = self.op

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pemove import errors
+
 OK = 0
 FAILED = 1  # the operation failed; the message says why and what to do
 USAGE = 2  # bad command line (argparse uses 2 as well)
@@ -36,3 +38,12 @@ def describe() -> str:
     lines = ["exit codes:"]
     lines += [f"  {code:<4} {text}" for code, text in _DESCRIPTIONS]
     return "\n".join(lines)
+
+
+def for_error(exc: BaseException) -> int:
+    """The exit code for a failure: PERMISSION, NO_MODULE, or FAILED for the rest."""
+    if isinstance(exc, errors.PermissionDenied):
+        return PERMISSION
+    if isinstance(exc, errors.ModuleNotLoaded):
+        return NO_MODULE
+    return FAILED

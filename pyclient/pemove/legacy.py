@@ -2,8 +2,8 @@
 
 This is kept on purpose, bugs included, so that the harness can show on a
 current kernel what the locked in-kernel move (PE_MOVE) fixes.  Use
-:meth:`pemove.control.Control.move_pe`, which only comes here when the
-module has no PE_MOVE.
+:func:`pemove.move.move_extent`, which only comes here when asked to
+(``method="legacy"``) or when the module has no PE_MOVE.
 """
 
 from __future__ import annotations
@@ -11,46 +11,19 @@ from __future__ import annotations
 import errno
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 from pemove import errors
-from pemove.control import Control, Extent, MoveStats, ProgressCallback
+from pemove.control import Control, Extent, MoveStats
+from pemove.discovery import device_node
 
-__all__ = ["CHUNK_BYTES", "device_node", "legacy_move"]
+__all__ = ["CHUNK_BYTES", "ProgressCallback", "legacy_move"]
+
+#: ``progress(bytes_done, bytes_total)``, called while an extent is copied.
+ProgressCallback = Callable[[int, int], None]
 
 #: Bytes per read/write of the copy.
 CHUNK_BYTES = 1 << 20
-
-
-def device_node(major: int, minor: int) -> str:
-    """Return the ``/dev`` node of block device ``major:minor``.
-
-    It reads ``DEVNAME`` from ``/sys/dev/block/M:m/uevent``, which the kernel
-    fills in whether or not udev runs.
-
-    :raises errors.DeviceNotFound: if there is no such block device or node
-    """
-    uevent = Path(f"/sys/dev/block/{major}:{minor}/uevent")
-    try:
-        lines = uevent.read_text().splitlines()
-    except FileNotFoundError:
-        raise errors.DeviceNotFound(
-            errno.ENODEV,
-            "lookup",
-            f"There is no block device {major}:{minor}; check the PV",
-        ) from None
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key == "DEVNAME" and value:
-            node = f"/dev/{value}"
-            if os.path.exists(node):
-                return node
-            raise errors.DeviceNotFound(
-                errno.ENOENT,
-                "lookup",
-                f"Block device {major}:{minor} has no node {node}; is /dev populated?",
-            )
-    raise errors.DeviceNotFound(errno.ENODEV, "lookup", f"{uevent} names no DEVNAME")
 
 
 def _copy(

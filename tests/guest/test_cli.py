@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lvnode import wait_node
 from pemove import exitcodes
 from pemove.control import Control, Extent
+from pemove.workload import dm
 
-ES = 2048  # 1 MiB extents
+EXTENT_SECTORS = 2048  # 1 MiB extents
 PEMOVE = str(Path(sys.executable).parent / "pemove")
+
+pytestmark = pytest.mark.disks(2)
 
 
 def pemove(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,11 +45,9 @@ def pemove_json(*args: str) -> Any:
 
 @pytest.fixture
 def lv(ctl: Control, disks: list[str]) -> str:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
+    # pemove create returns once udev is done with the node (--wait).
     res = pemove("create", "cli", "--extent-size", "1M", "--pv", f"{disks[0]}:0:3")
     assert res.returncode == 0, res.stderr
-    wait_node(ctl.lv_status("cli").info.node)
     return "cli"
 
 
@@ -64,14 +64,16 @@ def test_create_list_status_move_remove(
         "sector": 0,
     }
 
-    moved = pemove_json("move", lv, "0-1", "--to", f"{disks[1]}:{8 * ES}")
+    moved = pemove_json("move", lv, "0-1", "--to", f"{disks[1]}:{8 * EXTENT_SECTORS}")
     assert [m["le"] for m in moved["moves"]] == [0, 1]
     assert moved["error"] is None and moved["failed"] is None
-    assert all(m["stats"]["bytes_copied"] == ES * 512 for m in moved["moves"])
+    assert all(
+        m["stats"]["bytes_copied"] == EXTENT_SECTORS * 512 for m in moved["moves"]
+    )
     les = ctl.lv_status(lv).les
     assert [le.pe for le in les[:2]] == [
-        Extent.from_path(disks[1], 8 * ES),
-        Extent.from_path(disks[1], 9 * ES),
+        Extent.from_path(disks[1], 8 * EXTENT_SECTORS),
+        Extent.from_path(disks[1], 9 * EXTENT_SECTORS),
     ]
 
     res = pemove("remove", lv)
@@ -80,13 +82,12 @@ def test_create_list_status_move_remove(
 
 
 @pytest.mark.kmsg_allow(r"pemove: .*move of LE", r"I/O error", r"Buffer I/O error")
-def test_failed_move_reports_the_le_unchanged(ctl: Control, lv: str) -> None:
-    subprocess.run(
-        ["dmsetup", "create", "pemove-tcli", "--table", f"0 {16 * ES} error"],
-        check=True,
-    )
+def test_failed_move_reports_the_le_unchanged(
+    ctl: Control, lv: str, make_dm: Any
+) -> None:
+    failing = make_dm("cli", dm.error_table(16 * EXTENT_SECTORS))
     before = ctl.lv_status(lv).les[1].pe
-    res = pemove("move", lv, "1", "--to", "/dev/mapper/pemove-tcli", "--json")
+    res = pemove("move", lv, "1", "--to", failing.node, "--json")
     assert res.returncode == exitcodes.FAILED, res.stderr
     out = json.loads(res.stdout)
     assert out["moves"] == [] and "EIO" in out["error"]

@@ -12,105 +12,101 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pemove import errors
-from pemove.control import Control, Extent
+from kit.faults import Load, clean_les, move_in_thread
+from kit.figures import Figures
+from kit.module import Module
+from pemove import errors, lvs
+from pemove.control import Control, Extent, LVInfo
+from pemove.vm import guest
+from pemove.wait import wait_until
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.faults import (
-    TOTALS,
-    Load,
-    clean_les,
-    move_in_thread,
-    settle,
-    wait_node,
-)
 
-ES = 8192  # 4 MiB: four copy chunks
-BPE = ES * 512 // BLOCK_SIZE
+EXTENT_SECTORS = 8192  # 4 MiB: four copy chunks
+BLOCKS_PER_LE = EXTENT_SECTORS * 512 // BLOCK_SIZE
 
 
-@pytest.fixture(autouse=True)
-def _settled() -> Iterator[None]:
-    yield
-    settle()
+@pytest.fixture
+def slow_dest(disks: list[str], make_dm: Any) -> dm.DmDevice:
+    """A destination on disk 1 whose writes take 300 ms: moves onto it last seconds."""
+    return make_dm(
+        "slow", dm.delay_table(disks[1], 8 * EXTENT_SECTORS, read_ms=0, write_ms=300)
+    )
 
 
-def _slow_dest(disk: str, sectors: int, write_ms: int = 300) -> dm.DmDevice:
-    return dm.create(
-        "slow", dm.delay_table(disk, sectors, read_ms=0, write_ms=write_ms)
+@pytest.fixture
+def two_le_lv(disks: list[str], make_lv: Callable[..., LVInfo]) -> LVInfo:
+    """LV ``c``: two LEs on disk 0."""
+    return make_lv(
+        "c",
+        EXTENT_SECTORS,
+        [Extent.from_path(disks[0], 0), Extent.from_path(disks[0], EXTENT_SECTORS)],
     )
 
 
 def _wait_moving(ctl: Control, lv: str, le: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while ctl.lv_status(lv).les[le].state == 0:
-        assert time.monotonic() < deadline, f"LE {le} of {lv} never started moving"
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def two(disks: list[str]) -> list[str]:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    return disks
-
-
-def test_same_le_twice_one_gets_ebusy(ctl: Control, two: list[str]) -> None:
-    slow = _slow_dest(two[1], 8 * ES)
-    lv = ctl.lv_create(
-        "c", ES, [Extent.from_path(two[0], 0), Extent.from_path(two[0], ES)]
+    wait_until(
+        lambda: ctl.lv_status(lv).les[le].state != 0,
+        timeout,
+        f"LE {le} of {lv} to start moving",
+        interval=0.01,
     )
-    wait_node(lv.node)
-    th, out = move_in_thread("c", 0, Extent(slow.major, slow.minor, 0))
-    TOTALS.moves_attempted += 2
+
+
+@pytest.mark.disks(2)
+def test_same_le_twice_one_gets_ebusy(
+    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+) -> None:
+    th, out = move_in_thread(
+        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures
+    )
     _wait_moving(ctl, "c", 0)
-    with pytest.raises(errors.PemoveError) as exc:
-        ctl.pe_move("c", 0, Extent(slow.major, slow.minor, 2 * ES))
-    TOTALS.moves_failed += 1
+    with pytest.raises(errors.PemoveError) as exc, figures.move():
+        ctl.pe_move(
+            "c", 0, Extent(slow_dest.major, slow_dest.minor, 2 * EXTENT_SECTORS)
+        )
     assert exc.value.errno == errno.EBUSY
     th.join(120)
     assert "stats" in out, out
-    assert ctl.lv_status("c").les[0].pe == Extent(slow.major, slow.minor, 0)
+    assert ctl.lv_status("c").les[0].pe == Extent(slow_dest.major, slow_dest.minor, 0)
 
 
-def test_same_destination_twice_is_refused(ctl: Control, two: list[str]) -> None:
+@pytest.mark.disks(2)
+def test_same_destination_twice_is_refused(
+    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+) -> None:
     """Two LEs moved onto the same PE at once: the second is refused (EINVAL)."""
-    slow = _slow_dest(two[1], 8 * ES)
-    lv = ctl.lv_create(
-        "c", ES, [Extent.from_path(two[0], 0), Extent.from_path(two[0], ES)]
-    )
-    wait_node(lv.node)
-    dest = Extent(slow.major, slow.minor, 0)
-    th, out = move_in_thread("c", 0, dest)
-    TOTALS.moves_attempted += 2
+    dest = Extent(slow_dest.major, slow_dest.minor, 0)
+    th, out = move_in_thread("c", 0, dest, figures)
     _wait_moving(ctl, "c", 0)
-    with pytest.raises(errors.PemoveError) as exc:
+    with pytest.raises(errors.PemoveError) as exc, figures.move():
         ctl.pe_move("c", 1, dest)
-    TOTALS.moves_failed += 1
     assert exc.value.errno == errno.EINVAL
     th.join(120)
     assert "stats" in out, out
 
 
-def test_different_les_at_once_both_move(ctl: Control, two: list[str]) -> None:
-    slow = _slow_dest(two[1], 8 * ES)
-    lv = ctl.lv_create(
-        "c", ES, [Extent.from_path(two[0], 0), Extent.from_path(two[0], ES)]
+@pytest.mark.disks(2)
+def test_different_les_at_once_both_move(
+    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+) -> None:
+    lv = two_le_lv
+    load = Load(
+        lv.node, "c", BLOCKS_PER_LE, [0, 1], 2, figures=figures, writers=2, seed=11
     )
-    wait_node(lv.node)
-    load = Load(lv.node, "c", BPE, [0, 1], 2, writers=2, seed=11)
     load.start()
-    dests = [Extent(slow.major, slow.minor, 0), Extent(slow.major, slow.minor, 4 * ES)]
-    moves = [move_in_thread("c", le, dests[le]) for le in (0, 1)]
-    TOTALS.moves_attempted += 2
+    slow = slow_dest
+    dests = [
+        Extent(slow.major, slow.minor, 0),
+        Extent(slow.major, slow.minor, 4 * EXTENT_SECTORS),
+    ]
+    moves = [move_in_thread("c", le, dests[le], figures) for le in (0, 1)]
     for th, _ in moves:
         th.join(120)
     assert [out.get("error") for _, out in moves] == [None, None]
@@ -121,13 +117,16 @@ def test_different_les_at_once_both_move(ctl: Control, two: list[str]) -> None:
     assert status.counters.moves == 2 and clean_les(status)
 
 
+@pytest.mark.disks(2)
 def test_remove_while_io_and_while_moving_is_ebusy(
-    ctl: Control, two: list[str]
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., LVInfo],
+    slow_dest: dm.DmDevice,
+    figures: Figures,
 ) -> None:
-    slow = _slow_dest(two[1], 8 * ES)
-    lv = ctl.lv_create("c", ES, [Extent.from_path(two[0], 0)])
-    wait_node(lv.node)
-    load = Load(lv.node, "c", BPE, [0], 1, writers=1, seed=3)
+    lv = make_lv("c", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
+    load = Load(lv.node, "c", BLOCKS_PER_LE, [0], 1, figures=figures, writers=1, seed=3)
     load.start()
     load.wait_writes(10)
     with pytest.raises(errors.PemoveError) as exc:
@@ -135,9 +134,15 @@ def test_remove_while_io_and_while_moving_is_ebusy(
     assert exc.value.errno == errno.EBUSY
     report = load.finish()
     assert report.clean, report.summary()
-    settle()
-    th, out = move_in_thread("c", 0, Extent(slow.major, slow.minor, 0))
-    TOTALS.moves_attempted += 1
+    # Nobody has it open any more, so the EBUSY below is the move's.
+    wait_until(
+        lambda: ctl.lv_status("c", le_count=0).info.open_count == 0,
+        30,
+        "the LV to be closed",
+    )
+    th, out = move_in_thread(
+        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures
+    )
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc:
         ctl.lv_remove("c")  # nobody has it open, but a move runs
@@ -147,11 +152,19 @@ def test_remove_while_io_and_while_moving_is_ebusy(
     assert [lv.name for lv in ctl.lv_list()] == ["c"]
 
 
-def test_create_remove_loop_beside_io_and_moves(ctl: Control, two: list[str]) -> None:
+@pytest.mark.disks(2)
+def test_create_remove_loop_beside_io_and_moves(
+    ctl: Control, disks: list[str], make_lv: Callable[..., LVInfo], figures: Figures
+) -> None:
     """LVs come and go 20 times while another LV is written and its LEs moved."""
-    lv = ctl.lv_create("busy", ES, [Extent.from_path(two[0], i * ES) for i in range(2)])
-    wait_node(lv.node)
-    load = Load(lv.node, "busy", BPE, [0, 1], 2, writers=2, seed=21)
+    lv = make_lv(
+        "busy",
+        EXTENT_SECTORS,
+        [Extent.from_path(disks[0], i * EXTENT_SECTORS) for i in range(2)],
+    )
+    load = Load(
+        lv.node, "busy", BLOCKS_PER_LE, [0, 1], 2, figures=figures, writers=2, seed=21
+    )
     load.start()
     stop = threading.Event()
     moved: list[int] = []
@@ -165,11 +178,12 @@ def test_create_remove_loop_beside_io_and_moves(ctl: Control, two: list[str]) ->
                     le = i % 2
                     # ping-pong each LE between disk 1 and its home on disk 0
                     dest = (
-                        Extent.from_path(two[1], (10 + le) * ES)
+                        Extent.from_path(disks[1], (10 + le) * EXTENT_SECTORS)
                         if i % 4 < 2
-                        else Extent.from_path(two[0], le * ES)
+                        else Extent.from_path(disks[0], le * EXTENT_SECTORS)
                     )
-                    c.pe_move("busy", le, dest)
+                    with figures.move():
+                        c.pe_move("busy", le, dest)
                     moved.append(le)
                     i += 1
         except BaseException as exc:
@@ -180,13 +194,16 @@ def test_create_remove_loop_beside_io_and_moves(ctl: Control, two: list[str]) ->
     try:
         for i in range(20):
             name = f"tmp{i}"
-            ctl.lv_create(name, ES, [Extent.from_path(two[1], (20 + i % 3) * ES)])
-            settle()
+            lvs.create(
+                ctl,
+                name,
+                EXTENT_SECTORS,
+                [Extent.from_path(disks[1], (20 + i % 3) * EXTENT_SECTORS)],
+            )
             ctl.lv_remove(name)
     finally:
         stop.set()
         th.join(120)
-    TOTALS.moves_attempted += len(moved)
     assert not failure, failure
     assert len(moved) >= 1
     report = load.finish()
@@ -195,16 +212,14 @@ def test_create_remove_loop_beside_io_and_moves(ctl: Control, two: list[str]) ->
     assert clean_les(ctl.lv_status("busy"))
 
 
-def test_rmmod_refused_while_an_lv_exists(module: Any, disks: list[str]) -> None:
-    if not disks:
-        pytest.skip("needs a disk")
+@pytest.mark.disks(1)
+def test_rmmod_refused_while_an_lv_exists(module: Module, disks: list[str]) -> None:
     with Control() as c:
-        c.lv_create("pin", ES, [Extent.from_path(disks[0], 0)])
-    settle()
-    res = subprocess.run(
-        ["rmmod", module.name], capture_output=True, text=True, check=False
-    )
-    assert res.returncode != 0, "rmmod succeeded with an LV present"
+        lvs.create(c, "pin", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
+    # The LV holds a module reference: delete_module(2) says "would block".
+    with pytest.raises(OSError) as exc:
+        guest.delete_module(module.name)
+    assert exc.value.errno == errno.EWOULDBLOCK, exc.value
     assert module.loaded
     with Control() as c:
         assert [x.name for x in c.lv_list()] == ["pin"]
@@ -236,23 +251,20 @@ def _leftovers() -> list[str]:
     return found
 
 
-def test_insmod_rmmod_cycles_leave_nothing(module: Any, disks: list[str]) -> None:
+@pytest.mark.disks(1)
+def test_insmod_rmmod_cycles_leave_nothing(module: Module, disks: list[str]) -> None:
     """Five load/use/unload cycles; after each unload nothing of the module is left."""
-    if not disks:
-        pytest.skip("needs a disk")
     for cycle in range(5):
         module.reload()
         with Control() as c:
-            lv = c.lv_create("cy", ES, [Extent.from_path(disks[0], 0)])
-            wait_node(lv.node)
-            settle()
+            lvs.create(c, "cy", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
             c.lv_remove("cy")
-        res = subprocess.run(
-            ["rmmod", module.name], capture_output=True, text=True, check=False
-        )
-        assert res.returncode == 0, f"cycle {cycle}: rmmod failed: {res.stderr}"
-        deadline = time.monotonic() + 10
-        while (left := _leftovers()) and time.monotonic() < deadline:
-            time.sleep(0.1)  # devtmpfs nodes go asynchronously
-        assert left == [], f"cycle {cycle}: left behind {left}"
+        try:
+            guest.delete_module(module.name)
+        except OSError as exc:
+            pytest.fail(f"cycle {cycle}: unloading failed: {exc}")
+        try:  # devtmpfs nodes go asynchronously
+            wait_until(lambda: not _leftovers(), 10, "the module's traces to go")
+        except TimeoutError:
+            pytest.fail(f"cycle {cycle}: left behind {_leftovers()}")
     module.reload()

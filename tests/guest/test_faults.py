@@ -26,38 +26,35 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.faults import Load, ScsiDebugDisk, clean_les, move_in_thread, scsi_debug_disk
+from kit.figures import Figures
 from pemove import errors
-from pemove.control import Control, Extent
+from pemove.control import Control, Extent, LEStatus
+from pemove.wait import wait_until
 from pemove.workload import blockfmt, dm
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.faults import (
-    TOTALS,
-    Load,
-    ScsiDebugDisk,
-    clean_les,
-    linear_pv,
-    move_in_thread,
-    scsi_debug_disk,
-    settle,
-    wait_node,
-)
 
-ES = 8192  # 4 MiB extents: four 1 MiB copy chunks, so a fault can land mid-copy
-BPE = ES * 512 // BLOCK_SIZE
+EXTENT_SECTORS = (
+    8192  # 4 MiB extents: four 1 MiB copy chunks, so a fault can land mid-copy
+)
+BLOCKS_PER_LE = EXTENT_SECTORS * 512 // BLOCK_SIZE
 EXPECTED = (r"pemove: .*move of LE \d+ failed", r"I/O error", r"Buffer I/O error")
+
+pytestmark = pytest.mark.disks(2)
 
 
 @dataclass
-class Rig:
-    """LV ``fl``: LE0 on PV ``src0``, LE1 on PV ``src1``; ``dst`` is free."""
+class DmBackedLV:
+    """LV ``fl`` on dm PVs whose tables can be swapped: LE0 on ``src0``, LE1 on ``src1``; ``dst`` is free."""
 
     ctl: Control
+    figures: Figures
     src0: dm.DmDevice
     src1: dm.DmDevice
     dst: dm.DmDevice
@@ -69,133 +66,150 @@ class Rig:
         return Extent(self.dst.major, self.dst.minor, 0)
 
     def load(self, les: list[int], seed: int = 5) -> Load:
-        load = Load(self.node, "fl", BPE, les, 2, writers=2, seed=seed)
+        load = Load(
+            self.node,
+            "fl",
+            BLOCKS_PER_LE,
+            les,
+            2,
+            figures=self.figures,
+            writers=2,
+            seed=seed,
+        )
         self.loads.append(load)
         return load
 
 
 @pytest.fixture
-def rig(ctl: Control, disks: list[str]) -> Iterator[Rig]:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    src0 = linear_pv("src0", disks[0], 2 * ES, 0)
-    src1 = linear_pv("src1", disks[0], 2 * ES, 2 * ES)
-    dst = linear_pv("dst", disks[1], 4 * ES, 0)
-    lv = ctl.lv_create(
-        "fl", ES, [Extent(src0.major, src0.minor, 0), Extent(src1.major, src1.minor, 0)]
+def dm_lv(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], dm.DmDevice],
+    figures: Figures,
+) -> Iterator[DmBackedLV]:
+    es = EXTENT_SECTORS
+    src0 = make_dm("src0", dm.linear_table(disks[0], 2 * es, 0))
+    src1 = make_dm("src1", dm.linear_table(disks[0], 2 * es, 2 * es))
+    dst = make_dm("dst", dm.linear_table(disks[1], 4 * es, 0))
+    lv = make_lv(
+        "fl", es, [Extent(src0.major, src0.minor, 0), Extent(src1.major, src1.minor, 0)]
     )
-    wait_node(lv.node)
-    settle()
-    rig = Rig(ctl, src0, src1, dst, disks, lv.node)
-    yield rig
-    for load in rig.loads:  # a failed assertion skipped finish(): stop the writers
+    backed = DmBackedLV(ctl, figures, src0, src1, dst, disks, lv.node)
+    yield backed
+    for load in backed.loads:  # a failed assertion skipped finish(): stop the writers
         load.abandon()
-    settle()
 
 
 def failed_move(
-    rig: Rig, load: Load, inject: Any, le: int = 0, dest: Extent | None = None
+    dm_lv: DmBackedLV, load: Load, inject: Any, le: int = 0, dest: Extent | None = None
 ) -> errors.PemoveError:
     """Run the writers, inject, move ``le`` to ``dest`` (``dst``); return the error."""
-    before = rig.ctl.lv_status("fl")
+    before = dm_lv.ctl.lv_status("fl")
     load.start()
     load.wait_writes(20)
     inject()
-    TOTALS.moves_attempted += 1
-    with pytest.raises(errors.PemoveError) as exc:
-        rig.ctl.pe_move("fl", le, dest or rig.dest())
-    TOTALS.moves_failed += 1
+    with pytest.raises(errors.PemoveError) as exc, dm_lv.figures.move():
+        dm_lv.ctl.pe_move("fl", le, dest or dm_lv.dest())
     load.wait_writes(20)  # the LE takes writes again after the failure
-    after = rig.ctl.lv_status("fl")
+    after = dm_lv.ctl.lv_status("fl")
     assert [x.pe for x in after.les] == [x.pe for x in before.les], "map changed"
     assert after.counters.moves_failed == before.counters.moves_failed + 1
     assert after.counters.moves == before.counters.moves
     return exc.value
 
 
-def finish_clean(rig: Rig, load: Load) -> None:
+def finish_clean(dm_lv: DmBackedLV, load: Load) -> None:
     report = load.finish()
     print(report.summary())
     assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
-    status = rig.ctl.lv_status("fl")
+    status = dm_lv.ctl.lv_status("fl")
     assert clean_les(status), status.les
 
 
 @pytest.mark.kmsg_allow(*EXPECTED)
-def test_source_read_errors(rig: Rig) -> None:
+def test_source_read_errors(dm_lv: DmBackedLV) -> None:
     """Every read of LE0's PV fails: EIO, map unchanged, LE1's writers unharmed.
 
     The writers stay off LE0 here: dm cannot fail reads alone, so writes to
     the failing PV would fail too, which is not what is being tested.
     """
-    TOTALS.injected.append("source read errors (dm error table)")
-    load = rig.load([1])
-    err = failed_move(rig, load, lambda: rig.src0.reload(dm.error_table(2 * ES)))
-    assert err.errno == errno.EIO, err
-    rig.src0.reload(dm.linear_table(rig.disks[0], 2 * ES, 0))
-    finish_clean(rig, load)
-    # The LE was unlocked: a move to a healthy destination now succeeds.
-    TOTALS.moves_attempted += 1
-    rig.ctl.pe_move("fl", 0, rig.dest())
-    assert rig.ctl.lv_status("fl").les[0].pe == rig.dest()
-
-
-@pytest.mark.kmsg_allow(*EXPECTED)
-def test_destination_write_errors(rig: Rig) -> None:
-    """Every write to the destination fails (flakey error_writes): EIO, nothing lost."""
-    TOTALS.injected.append("destination write errors (flakey error_writes)")
-    load = rig.load([0, 1])
-    table = dm.flakey_table(
-        rig.disks[1], 4 * ES, up_s=0, down_s=3600, features=("error_writes",)
+    dm_lv.figures.inject("source read errors (dm error table)")
+    load = dm_lv.load([1])
+    err = failed_move(
+        dm_lv, load, lambda: dm_lv.src0.reload(dm.error_table(2 * EXTENT_SECTORS))
     )
-    err = failed_move(rig, load, lambda: rig.dst.reload(table))
     assert err.errno == errno.EIO, err
-    finish_clean(rig, load)
+    dm_lv.src0.reload(dm.linear_table(dm_lv.disks[0], 2 * EXTENT_SECTORS, 0))
+    finish_clean(dm_lv, load)
+    # The LE was unlocked: a move to a healthy destination now succeeds.
+    with dm_lv.figures.move():
+        dm_lv.ctl.pe_move("fl", 0, dm_lv.dest())
+    assert dm_lv.ctl.lv_status("fl").les[0].pe == dm_lv.dest()
 
 
 @pytest.mark.kmsg_allow(*EXPECTED)
-def test_destination_disappears_mid_copy(rig: Rig) -> None:
+def test_destination_write_errors(dm_lv: DmBackedLV) -> None:
+    """Every write to the destination fails (flakey error_writes): EIO, nothing lost."""
+    dm_lv.figures.inject("destination write errors (flakey error_writes)")
+    load = dm_lv.load([0, 1])
+    table = dm.flakey_table(
+        dm_lv.disks[1],
+        4 * EXTENT_SECTORS,
+        up_s=0,
+        down_s=3600,
+        features=("error_writes",),
+    )
+    err = failed_move(dm_lv, load, lambda: dm_lv.dst.reload(table))
+    assert err.errno == errno.EIO, err
+    finish_clean(dm_lv, load)
+
+
+@pytest.mark.kmsg_allow(*EXPECTED)
+def test_destination_disappears_mid_copy(dm_lv: DmBackedLV) -> None:
     """The destination's table becomes ``error`` while the copy runs: EIO."""
-    TOTALS.injected.append("destination swapped to error mid-copy")
-    rig.dst.reload(dm.delay_table(rig.disks[1], 4 * ES, read_ms=0, write_ms=1500))
-    load = rig.load([0, 1])
-    before = rig.ctl.lv_status("fl")
+    dm_lv.figures.inject("destination swapped to error mid-copy")
+    dm_lv.dst.reload(
+        dm.delay_table(dm_lv.disks[1], 4 * EXTENT_SECTORS, read_ms=0, write_ms=1500)
+    )
+    load = dm_lv.load([0, 1])
+    before = dm_lv.ctl.lv_status("fl")
     load.start()
     load.wait_writes(20)
-    TOTALS.moves_attempted += 1
-    th, out = move_in_thread("fl", 0, rig.dest())
+    th, out = move_in_thread("fl", 0, dm_lv.dest(), dm_lv.figures)
     time.sleep(0.6)  # inside the copy: four sequential chunk writes at 1.5 s each
     assert th.is_alive(), f"the copy ended before the fault: {out}"
-    rig.dst.reload(dm.error_table(4 * ES))
+    dm_lv.dst.reload(dm.error_table(4 * EXTENT_SECTORS))
     th.join(120)
     assert not th.is_alive(), "PE_MOVE did not return after the destination failed"
     assert "error" in out, f"the move succeeded onto a failed device: {out}"
-    TOTALS.moves_failed += 1
     assert out["error"].errno == errno.EIO, out["error"]
     load.wait_writes(20)
-    after = rig.ctl.lv_status("fl")
+    after = dm_lv.ctl.lv_status("fl")
     assert [x.pe for x in after.les] == [x.pe for x in before.les]
     assert after.counters.moves_failed == before.counters.moves_failed + 1
-    finish_clean(rig, load)
+    finish_clean(dm_lv, load)
 
 
-def test_slow_destination_succeeds(rig: Rig) -> None:
+def test_slow_destination_succeeds(dm_lv: DmBackedLV) -> None:
     """Writes to the destination take 500 ms each: the move takes seconds and succeeds."""
-    TOTALS.injected.append("slow destination (delay 500 ms writes)")
-    rig.dst.reload(dm.delay_table(rig.disks[1], 4 * ES, read_ms=0, write_ms=500))
-    load = rig.load([0, 1])
+    dm_lv.figures.inject("slow destination (delay 500 ms writes)")
+    dm_lv.dst.reload(
+        dm.delay_table(dm_lv.disks[1], 4 * EXTENT_SECTORS, read_ms=0, write_ms=500)
+    )
+    load = dm_lv.load([0, 1])
     load.start()
     load.wait_writes(20)
-    TOTALS.moves_attempted += 1
-    stats = rig.ctl.pe_move("fl", 0, rig.dest())
+    with dm_lv.figures.move():
+        stats = dm_lv.ctl.pe_move("fl", 0, dm_lv.dest())
     load.wait_writes(20)
-    assert stats.bytes_copied == ES * 512
+    assert stats.bytes_copied == EXTENT_SECTORS * 512
     assert stats.copy_ns >= 1_500_000_000, stats  # four chunks at >= 500 ms
     assert stats.hold_ns >= stats.copy_ns
-    status = rig.ctl.lv_status("fl")
-    assert status.les[0].pe == rig.dest()
+    status = dm_lv.ctl.lv_status("fl")
+    assert status.les[0].pe == dm_lv.dest()
     print(f"slow move: copy {stats.copy_ns / 1e9:.2f} s, bios held {stats.bios_held}")
-    finish_clean(rig, load)
+    finish_clean(dm_lv, load)
 
 
 MOVER = """
@@ -207,14 +221,16 @@ with Control() as ctl:
 """
 
 
-def _wait_le(rig: Rig, what: str, cond: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond(rig.ctl.lv_status("fl").les[0]):
-        assert time.monotonic() < deadline, f"LE 0: {what} did not happen"
-        time.sleep(0.02)
+def _wait_le(
+    dm_lv: DmBackedLV,
+    what: str,
+    cond: Callable[[LEStatus], bool],
+    timeout: float = 30.0,
+) -> None:
+    wait_until(lambda: cond(dm_lv.ctl.lv_status("fl").les[0]), timeout, f"LE 0: {what}")
 
 
-def test_killed_while_draining_unlocks_the_le(rig: Rig) -> None:
+def test_killed_while_draining_unlocks_the_le(dm_lv: DmBackedLV) -> None:
     """SIGKILL while PE_MOVE waits for a stuck bio: EINTR path, LE unlocked, map kept.
 
     The source PV is suspended without flushing, so a write to LE0 stays in
@@ -223,9 +239,9 @@ def test_killed_while_draining_unlocks_the_le(rig: Rig) -> None:
     it held to the old PE, and leave nothing locked; after the resume every
     write lands where the map (unchanged) says.
     """
-    TOTALS.injected.append("mover killed while draining (dm suspend --noflush)")
-    before = rig.ctl.lv_status("fl")
-    node = rig.node
+    dm_lv.figures.inject("mover killed while draining (dm suspend --noflush)")
+    before = dm_lv.ctl.lv_status("fl")
+    node = dm_lv.node
     fd = os.open(node, os.O_RDWR | os.O_DIRECT)
     # Two blocks, not one written twice: the stuck write and the held one
     # both reach the source PV after the resume, and two overlapping writes
@@ -238,29 +254,28 @@ def test_killed_while_draining_unlocks_the_le(rig: Rig) -> None:
     first = threading.Thread(target=os.pwritev, args=(fd, [bufs[0]], 3 * BLOCK_SIZE))
     second = threading.Thread(target=os.pwritev, args=(fd, [bufs[1]], 4 * BLOCK_SIZE))
     mover = None
-    rig.src0.suspend_noflush()
+    dm_lv.src0.suspend_noflush()
     try:
         first.start()
-        _wait_le(rig, "a write in flight", lambda le: le.inflight == 1)
-        dest = rig.dest()
+        _wait_le(dm_lv, "a write in flight", lambda le: le.inflight == 1)
+        dest = dm_lv.dest()
         mover = subprocess.Popen(
             [sys.executable, "-c", MOVER, str(dest.major), str(dest.minor), "0"],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert mover.stdout is not None and mover.stdout.readline() == "moving\n"
-        _wait_le(rig, "PE_MOVE took the lock", lambda le: le.locked and le.moving)
+        _wait_le(dm_lv, "PE_MOVE took the lock", lambda le: le.locked and le.moving)
         second.start()  # arrives while locked: held, not sent
-        _wait_le(rig, "the second write was held", lambda le: le.held == 1)
-        TOTALS.moves_attempted += 1
+        _wait_le(dm_lv, "the second write was held", lambda le: le.held == 1)
         mover.kill()
         assert mover.wait(timeout=30) == -signal.SIGKILL
-        TOTALS.moves_failed += 1
-        le = rig.ctl.lv_status("fl").les[0]
+        dm_lv.figures.count_move(failed=True)
+        le = dm_lv.ctl.lv_status("fl").les[0]
         assert (le.state, le.held) == (0, 0), le
         assert le.pe == before.les[0].pe
     finally:
-        rig.src0.resume()
+        dm_lv.src0.resume()
         if mover is not None and mover.poll() is None:
             mover.kill()
             mover.wait()
@@ -268,7 +283,7 @@ def test_killed_while_draining_unlocks_the_le(rig: Rig) -> None:
         second.join(60)
         os.close(fd)
     assert not first.is_alive() and not second.is_alive(), "a write never completed"
-    after = rig.ctl.lv_status("fl")
+    after = dm_lv.ctl.lv_status("fl")
     assert [x.pe for x in after.les] == [x.pe for x in before.les]
     assert after.counters.moves == before.counters.moves
     assert clean_les(after)
@@ -316,21 +331,24 @@ def flushfail(ctl: Control) -> Iterator[ScsiDebugDisk]:
     r"fail command 0x35",
     r"critical target error",
 )
-def test_final_flush_fails(rig: Rig, flushfail: ScsiDebugDisk) -> None:
-    """The copy's writes land, the flush after them fails: EIO, map unchanged."""
-    TOTALS.injected.append("final flush fails (scsi_debug SYNCHRONIZE CACHE error)")
+def test_final_flush_fails(dm_lv: DmBackedLV, flushfail: ScsiDebugDisk) -> None:
+    """The copy's writes land, the flush after them fails: EREMOTEIO, map unchanged."""
+    dm_lv.figures.inject("final flush fails (scsi_debug SYNCHRONIZE CACHE error)")
     dest = Extent.from_path(flushfail.node, 0)
-    load = rig.load([0, 1])
+    load = dm_lv.load([0, 1])
     err = failed_move(
-        rig, load, lambda: flushfail.error_file.write_text(FLUSH_FAILS_ONCE), dest=dest
+        dm_lv,
+        load,
+        lambda: flushfail.error_file.write_text(FLUSH_FAILS_ONCE),
+        dest=dest,
     )
     assert err.errno == errno.EREMOTEIO, err
     # The rule fired: its count went from -1 to 0.  Nothing but the move's
     # flush reaches this disk, so that flush is what failed.
     rules = flushfail.error_file.read_text().splitlines()[1:]
     assert [r.split()[:3] for r in rules] == [["2", "0", "0x35"]], rules
-    finish_clean(rig, load)
+    finish_clean(dm_lv, load)
     # The same move with the fault spent succeeds onto the same disk.
-    TOTALS.moves_attempted += 1
-    rig.ctl.pe_move("fl", 0, dest)
-    assert rig.ctl.lv_status("fl").les[0].pe == dest
+    with dm_lv.figures.move():
+        dm_lv.ctl.pe_move("fl", 0, dest)
+    assert dm_lv.ctl.lv_status("fl").les[0].pe == dest

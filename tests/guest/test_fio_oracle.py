@@ -7,8 +7,6 @@ PE_MOVE, then reads everything back with --verify_only.
 
 from __future__ import annotations
 
-import os
-import random
 import shutil
 from collections.abc import Sequence
 
@@ -17,15 +15,12 @@ from pemove.control import Control
 from pemove.workload import scenarios
 
 
-def test_fio_verifies_across_locked_moves(ctl: Control, disks: Sequence[str]) -> None:
+@pytest.mark.disks(1)
+def test_fio_verifies_across_locked_moves(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
     if shutil.which("fio") is None:
         pytest.skip("fio is not installed (apt-get install fio)")
-    if not disks:
-        pytest.skip("needs a raw disk")
-    seed = int(
-        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove seed {seed} (set PEMOVE_SEED={seed} to repeat)")
     r = scenarios.fio_oracle(ctl, disks, "locked", seed=seed)
     print(r)
     assert r["fio_rc"] == [0, 0], r["fio_stderr"]

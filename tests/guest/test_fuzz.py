@@ -26,13 +26,13 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pemove import uapi
+from kit.figures import Figures
+from pemove import lvs, uapi
 from pemove.control import Control, Extent
-from pemove.workload.faults import TOTALS, settle, wait_node
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -175,17 +175,19 @@ def _payload(rng: random.Random, bad: list[int]) -> tuple[int, Any]:
 
 
 @pytest.fixture
-def fuzz_lv(ctl: Control, disks: list[str]) -> Iterator[str]:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    lv = ctl.lv_create(FUZZ_LV.decode(), 2048, [Extent.from_path(disks[0], 0)])
-    wait_node(lv.node)
-    settle()
+def fuzz_lv(disks: list[str], make_lv: Callable[..., Any]) -> Iterator[str]:
+    lv = make_lv(FUZZ_LV.decode(), 2048, [Extent.from_path(disks[0], 0)])
     yield lv.node
 
 
+@pytest.mark.disks(2)
 def test_fuzz_control_node(
-    ctl: Control, disks: list[str], fuzz_lv: str, bad_pointers: list[int]
+    ctl: Control,
+    disks: list[str],
+    fuzz_lv: str,
+    bad_pointers: list[int],
+    make_lv: Callable[..., Any],
+    figures: Figures,
 ) -> None:
     seed = int(os.environ.get("PEMOVE_FUZZ_SEED", "0"))
     print(f"pemove fuzz: hypothesis derandomized, PEMOVE_FUZZ_SEED={seed}")
@@ -230,20 +232,16 @@ def test_fuzz_control_node(
     finally:
         fuzz_ctl.close()
     elapsed = time.monotonic() - start
-    TOTALS.fuzz_payloads += sent
+    figures.fuzz_payloads += sent
     print(f"pemove fuzz: {sent} payloads in {elapsed:.1f} s: {dict(results)}")
     assert sent >= 10_000
     # Random input reaches the deep checks too, not only the number check.
     assert results["ENOTTY"] < sent and results["EFAULT"] > 0 and results["EINVAL"] > 0
 
     # The module still works: create, move, remove (the fuzzed LV may be gone).
-    settle()
-    for info in ctl.lv_list():
-        ctl.lv_remove(info.name)
-    lv = ctl.lv_create("after", 2048, [Extent.from_path(disks[0], 4096)])
-    wait_node(lv.node)
+    assert lvs.remove_all(ctl) == []
+    make_lv("after", 2048, [Extent.from_path(disks[0], 4096)])
     ctl.pe_move("after", 0, Extent.from_path(disks[1], 4096))
     assert ctl.lv_status("after").les[0].pe == Extent.from_path(disks[1], 4096)
-    settle()
     ctl.lv_remove("after")
     assert ctl.lv_list() == []

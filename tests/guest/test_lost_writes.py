@@ -12,30 +12,16 @@ The seed is random unless PEMOVE_SEED is set; it is printed either way.
 
 from __future__ import annotations
 
-import os
-import random
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from pemove.control import Control, LegacyFallbackWarning
+from pemove.control import Control
+from pemove.move import LegacyFallbackWarning, pe_move_available
 from pemove.workload import scenarios
 
-
-@pytest.fixture(scope="module")
-def seed() -> int:
-    value = int(
-        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove seed {value} (set PEMOVE_SEED={value} to repeat)")
-    return value
-
-
-def _two(disks: Sequence[str]) -> list[str]:
-    if len(disks) < 2:
-        pytest.skip("needs two raw disks")
-    return list(disks[:2])
+pytestmark = pytest.mark.disks(2)
 
 
 def _clean(r: dict[str, Any]) -> None:
@@ -45,7 +31,7 @@ def _clean(r: dict[str, Any]) -> None:
 def test_inflight_race_legacy_loses_writes(
     ctl: Control, disks: Sequence[str], seed: int
 ) -> None:
-    r = scenarios.inflight_race(ctl, _two(disks), "legacy", seed=seed)
+    r = scenarios.inflight_race(ctl, disks[:2], "legacy", seed=seed)
     print(r)
     assert r["moves"] == 1
     # one write per writer was in flight at PE_LOCK and landed on the old PE
@@ -60,7 +46,7 @@ def test_inflight_race_legacy_loses_writes(
 def test_inflight_race_locked_loses_nothing(
     ctl: Control, disks: Sequence[str], seed: int
 ) -> None:
-    r = scenarios.inflight_race(ctl, _two(disks), "locked", seed=seed)
+    r = scenarios.inflight_race(ctl, disks[:2], "locked", seed=seed)
     print(r)
     assert r["moves"] == 1
     assert r["acked"] > r["writers"]
@@ -70,7 +56,7 @@ def test_inflight_race_locked_loses_nothing(
 def test_stale_cache_legacy_copies_stale_blocks(
     ctl: Control, disks: Sequence[str], seed: int
 ) -> None:
-    r = scenarios.stale_cache(ctl, _two(disks), "legacy", seed=seed)
+    r = scenarios.stale_cache(ctl, disks[:2], "legacy", seed=seed)
     print(r)
     # every block of the LE came out of the PV's page cache at generation 1
     assert r["stale"] == r["verify"]["checked"] > 0, r["verify"]
@@ -80,7 +66,7 @@ def test_stale_cache_legacy_copies_stale_blocks(
 def test_stale_cache_locked_loses_nothing(
     ctl: Control, disks: Sequence[str], seed: int
 ) -> None:
-    r = scenarios.stale_cache(ctl, _two(disks), "locked", seed=seed)
+    r = scenarios.stale_cache(ctl, disks[:2], "locked", seed=seed)
     print(r)
     assert r["acked"] > 0
     _clean(r)
@@ -89,18 +75,18 @@ def test_stale_cache_locked_loses_nothing(
 def test_move_pe_falls_back_warns_once_and_loses(
     module: Any, disks: Sequence[str], seed: int
 ) -> None:
-    """locked_copy=0: PE_MOVE answers ENOTTY, move_pe() warns once and takes the legacy path."""
+    """locked_copy=0: PE_MOVE answers ENOTTY, move_extent() warns once and moves the legacy way."""
     module.reload(locked_copy=0)
     with Control() as ctl:
         assert not ctl.version().pe_move
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            race = scenarios.inflight_race(ctl, _two(disks), "auto", seed=seed)
-            stale = scenarios.stale_cache(ctl, _two(disks), "auto", seed=seed)
-        assert ctl.pe_move_available is False
+            race = scenarios.inflight_race(ctl, disks[:2], "auto", seed=seed)
+            stale = scenarios.stale_cache(ctl, disks[:2], "auto", seed=seed)
+        assert pe_move_available(ctl) is False
     fallbacks = [w for w in caught if issubclass(w.category, LegacyFallbackWarning)]
     assert len(fallbacks) == 1, [str(w.message) for w in fallbacks]
     assert "locked_copy=0" in str(fallbacks[0].message)
-    assert (race["path"], stale["path"]) == ("legacy", "legacy")
+    assert (race["method"], stale["method"]) == ("legacy", "legacy")
     assert race["lost"] > 0, race["verify"]
     assert stale["stale"] > 0, stale["verify"]

@@ -25,19 +25,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kit.faults import Load, clean_les
+from kit.figures import Figures
 from pemove.control import Control, Extent
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.faults import TOTALS, Load, clean_les, settle, wait_node
 
-ES = 8192  # 4 MiB
+EXTENT_SECTORS = 8192  # 4 MiB
 SWAP_LES = 64  # 256 MiB of swap
 HOG_EXTRA_MIB = 96
 MOVE_BOUND_S = 25.0
-IO_BASE = 80 * ES  # the writer's LV lives after the swap LV on disk 0
+IO_BASE = 80 * EXTENT_SECTORS  # the writer's LV lives after the swap LV on disk 0
 
 HOG = r"""
 import mmap, struct, sys, time
@@ -74,34 +76,45 @@ def _meminfo(key: str) -> int:
 
 
 @pytest.fixture
-def swap_lv(ctl: Control, disks: list[str]) -> Iterator[str]:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
+def swap_lv(disks: list[str], make_lv: Callable[..., Any]) -> Iterator[str]:
     if _meminfo("MemTotal") > 3 << 20:
         pytest.skip("needs a small guest (the guest tier's 1 GiB)")
-    lv = ctl.lv_create(
-        "sw", ES, [Extent.from_path(disks[0], i * ES) for i in range(SWAP_LES)]
+    lv = make_lv(
+        "sw",
+        EXTENT_SECTORS,
+        [Extent.from_path(disks[0], i * EXTENT_SECTORS) for i in range(SWAP_LES)],
     )
-    wait_node(lv.node)
-    settle()
     subprocess.run(["mkswap", lv.node], check=True, capture_output=True)
     subprocess.run(["swapon", lv.node], check=True, capture_output=True)
     try:
         yield lv.node
     finally:
         subprocess.run(["swapoff", lv.node], check=False, capture_output=True)
-        settle()
 
 
+@pytest.mark.disks(2)
 def test_moves_and_io_under_memory_pressure(
-    ctl: Control, disks: list[str], swap_lv: str
+    ctl: Control,
+    disks: list[str],
+    swap_lv: str,
+    make_lv: Callable[..., Any],
+    figures: Figures,
 ) -> None:
-    io = ctl.lv_create(
-        "io", ES, [Extent.from_path(disks[0], IO_BASE + i * ES) for i in range(2)]
+    io = make_lv(
+        "io",
+        EXTENT_SECTORS,
+        [Extent.from_path(disks[0], IO_BASE + i * EXTENT_SECTORS) for i in range(2)],
     )
-    wait_node(io.node)
-    settle()
-    load = Load(io.node, "io", ES * 512 // BLOCK_SIZE, [0, 1], 2, writers=2, seed=7)
+    load = Load(
+        io.node,
+        "io",
+        EXTENT_SECTORS * 512 // BLOCK_SIZE,
+        [0, 1],
+        2,
+        figures=figures,
+        writers=2,
+        seed=7,
+    )
     hog = subprocess.Popen(
         [sys.executable, "-c", HOG, str(HOG_EXTRA_MIB), "20"],
         stdout=subprocess.PIPE,
@@ -114,15 +127,19 @@ def test_moves_and_io_under_memory_pressure(
         swapped = _meminfo("SwapTotal") - _meminfo("SwapFree")
         load.start()
         # swap header and first slots, then the writer's LEs, twice over
-        plan = [("sw", le, Extent.from_path(disks[1], le * ES)) for le in range(4)]
+        plan = [
+            ("sw", le, Extent.from_path(disks[1], le * EXTENT_SECTORS))
+            for le in range(4)
+        ]
         plan += [
-            ("io", le, Extent.from_path(disks[1], (70 + le) * ES)) for le in range(2)
+            ("io", le, Extent.from_path(disks[1], (70 + le) * EXTENT_SECTORS))
+            for le in range(2)
         ]
         for lv, le, dest in plan:
             writes = load.writes()
             start = time.monotonic()
-            TOTALS.moves_attempted += 1
-            ctl.pe_move(lv, le, dest)
+            with figures.move():
+                ctl.pe_move(lv, le, dest)
             took = time.monotonic() - start
             durations.append((f"{lv}/{le}", took))
             assert took < MOVE_BOUND_S, f"move of {lv} LE {le} took {took:.1f} s"

@@ -13,20 +13,18 @@ import errno
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pemove import errors, uapi
+from kit.faults import scsi_debug_disk
+from pemove import errors, lvs, placement, uapi
 from pemove.control import Control, Extent
-from pemove.workload.faults import scsi_debug_disk
 
 ffi = uapi.ffi
 C = uapi.const
-ES = 2048  # 1 MiB extents
+EXTENT_SECTORS = 2048  # 1 MiB extents
 
 
 def raw(op: str, **fields: Any) -> Any:
@@ -57,7 +55,7 @@ def extents_array(exts: list[Extent]) -> Any:
 
 def create_req(name: bytes, exts: list[Extent], **fields: Any) -> tuple[Any, Any]:
     arr = extents_array(exts)
-    fields.setdefault("extent_sectors", ES)
+    fields.setdefault("extent_sectors", EXTENT_SECTORS)
     fields.setdefault("extent_count", len(exts))
     req = raw(
         "LV_CREATE",
@@ -78,39 +76,37 @@ def snapshot(ctl: Control) -> list[Any]:
     return state
 
 
-def disk_sectors(node: str) -> int:
-    name = os.path.basename(node)
-    with open(f"/sys/class/block/{name}/size") as f:
-        return int(f.read())
+class TwoLVs:
+    """Two LVs on two disks: ``t`` (tracked, 4 LEs) and ``n`` (untracked, 1 LE).
 
-
-class Env:
-    """Two LVs on two disks: ``t`` (tracked, 4 LEs) and ``n`` (untracked, 1 LE)."""
+    Both are ready (udev done with them) before any case runs, so no probe
+    changes their counters between a case's two snapshots.
+    """
 
     def __init__(self, ctl: Control, disks: list[str]) -> None:
         self.ctl = ctl
         self.disks = disks
         self.d0 = Extent.from_path(disks[0])
         self.d1 = Extent.from_path(disks[1])
-        self.t = ctl.lv_create(
-            "t", ES, [self.at(0, 0), self.at(1, 0), self.at(0, 1), self.at(1, 1)]
+        self.t, _ = lvs.create(
+            ctl,
+            "t",
+            EXTENT_SECTORS,
+            [self.at(0, 0), self.at(1, 0), self.at(0, 1), self.at(1, 1)],
         )
-        self.n = ctl.lv_create("n", ES, [self.at(0, 2)], notrack=True)
-        subprocess.run(["udevadm", "settle", "--timeout=60"], check=False)
+        self.n, _ = lvs.create(ctl, "n", EXTENT_SECTORS, [self.at(0, 2)], notrack=True)
 
     def at(self, disk: int, extent: int) -> Extent:
         base = self.d0 if disk == 0 else self.d1
-        return Extent(base.major, base.minor, extent * ES)
+        return Extent(base.major, base.minor, extent * EXTENT_SECTORS)
 
     def free(self, extent: int = 10) -> Extent:
         return self.at(1, extent)
 
 
 @pytest.fixture
-def env(ctl: Control, disks: list[str]) -> Iterator[Env]:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    yield Env(ctl, disks)
+def two_lvs(ctl: Control, disks: list[str]) -> Iterator[TwoLVs]:
+    yield TwoLVs(ctl, disks)
 
 
 def _dest_fields(e: Extent) -> dict[str, Any]:
@@ -118,30 +114,32 @@ def _dest_fields(e: Extent) -> dict[str, Any]:
 
 
 # Each case: (id, expected errno, function(env) -> errno)
-Case = tuple[str, int, Callable[[Env], int]]
+Case = tuple[str, int, Callable[[TwoLVs], int]]
 
 
 def _create(
-    env: Env, name: bytes = b"new", exts: list[Extent] | None = None, **kw: Any
+    env: TwoLVs, name: bytes = b"new", exts: list[Extent] | None = None, **kw: Any
 ) -> int:
     req, _arr = create_req(name, exts if exts is not None else [env.free()], **kw)
     return call(env.ctl, "LV_CREATE", req)
 
 
-def _move(env: Env, lv: bytes, le: int, dest: Extent, **kw: Any) -> int:
+def _move(env: TwoLVs, lv: bytes, le: int, dest: Extent, **kw: Any) -> int:
     return call(
         env.ctl, "PE_MOVE", raw("PE_MOVE", name=lv, le=le, **_dest_fields(dest), **kw)
     )
 
 
-def _lockop(env: Env, op: str, lv: bytes, le: int, dest: Extent | None = None) -> int:
+def _lockop(
+    env: TwoLVs, op: str, lv: bytes, le: int, dest: Extent | None = None
+) -> int:
     fields = _dest_fields(dest) if dest else {}
     return call(env.ctl, op, raw(op, name=lv, le=le, **fields))
 
 
-def _past_end(env: Env) -> Extent:
-    end = disk_sectors(env.disks[1])
-    return Extent(env.d1.major, env.d1.minor, end - ES // 2)
+def _past_end(env: TwoLVs) -> Extent:
+    end = placement.device_sectors(env.d1.major, env.d1.minor)
+    return Extent(env.d1.major, env.d1.minor, end - EXTENT_SECTORS // 2)
 
 
 CASES: list[Case] = [
@@ -209,7 +207,7 @@ CASES: list[Case] = [
     (
         "create-extent-unaligned",
         errno.EINVAL,
-        lambda e: _create(e, extent_sectors=ES + 4),
+        lambda e: _create(e, extent_sectors=EXTENT_SECTORS + 4),
     ),
     (
         "create-extent-huge",
@@ -228,13 +226,16 @@ CASES: list[Case] = [
         "create-overlap-self",
         errno.EINVAL,
         lambda e: _create(
-            e, exts=[e.free(10), Extent(e.d1.major, e.d1.minor, 10 * ES + 8)]
+            e,
+            exts=[e.free(10), Extent(e.d1.major, e.d1.minor, 10 * EXTENT_SECTORS + 8)],
         ),
     ),
     (
         "create-overlap-other-lv",
         errno.EINVAL,
-        lambda e: _create(e, exts=[e.free(10), Extent(e.d0.major, e.d0.minor, ES + 8)]),
+        lambda e: _create(
+            e, exts=[e.free(10), Extent(e.d0.major, e.d0.minor, EXTENT_SECTORS + 8)]
+        ),
     ),
     (
         "create-no-such-pv",
@@ -272,12 +273,16 @@ CASES: list[Case] = [
     (
         "move-dest-misaligned",
         errno.EINVAL,
-        lambda e: _move(e, b"t", 0, Extent(e.d1.major, e.d1.minor, 10 * ES + 4)),
+        lambda e: _move(
+            e, b"t", 0, Extent(e.d1.major, e.d1.minor, 10 * EXTENT_SECTORS + 4)
+        ),
     ),
     (
         "move-dest-overlaps-source",
         errno.EINVAL,
-        lambda e: _move(e, b"t", 0, Extent(e.d0.major, e.d0.minor, ES // 2)),
+        lambda e: _move(
+            e, b"t", 0, Extent(e.d0.major, e.d0.minor, EXTENT_SECTORS // 2)
+        ),
     ),
     (
         "move-dest-overlaps-other-le",
@@ -287,7 +292,9 @@ CASES: list[Case] = [
     (
         "move-dest-overlaps-other-lv",
         errno.EINVAL,
-        lambda e: _move(e, b"t", 0, Extent(e.d0.major, e.d0.minor, 2 * ES + 8)),
+        lambda e: _move(
+            e, b"t", 0, Extent(e.d0.major, e.d0.minor, 2 * EXTENT_SECTORS + 8)
+        ),
     ),
     (
         "move-dest-no-device",
@@ -341,13 +348,13 @@ def _ioc(nr: int, like: str) -> int:
     return (uapi.IOC[like] & ~0xFF) | nr
 
 
-def _create_bad_pointer(env: Env) -> int:
+def _create_bad_pointer(env: TwoLVs) -> int:
     req, _arr = create_req(b"new", [env.free()])
     req.extents = 8  # unmapped
     return call(env.ctl, "LV_CREATE", req)
 
 
-def _remove_open(env: Env) -> int:
+def _remove_open(env: TwoLVs) -> int:
     fd = os.open(env.t.node, os.O_RDONLY)
     try:
         return call(env.ctl, "LV_REMOVE", raw("LV_REMOVE", name=b"t"))
@@ -355,19 +362,19 @@ def _remove_open(env: Env) -> int:
         os.close(fd)
 
 
-def _move_locked(env: Env) -> int:
+def _move_locked(env: TwoLVs) -> int:
     with Control() as other:
         other.pe_lock("t", 0)
         return _move(env, b"t", 0, env.free())
 
 
-def _lock_twice(env: Env) -> int:
+def _lock_twice(env: TwoLVs) -> int:
     with Control() as other:
         other.pe_lock("t", 1)
         return _lockop(env, "PE_LOCK", b"t", 1)
 
 
-def _remap_overlap(env: Env) -> int:
+def _remap_overlap(env: TwoLVs) -> int:
     env.ctl.pe_lock("t", 2)
     try:
         return _lockop(env, "PE_REMAP", b"t", 2, env.at(0, 0))
@@ -375,21 +382,22 @@ def _remap_overlap(env: Env) -> int:
         env.ctl.pe_unlock("t", 2)
 
 
-def _remove_locked(env: Env) -> int:
+def _remove_locked(env: TwoLVs) -> int:
     with Control() as other:
         other.pe_lock("t", 3)
         return call(env.ctl, "LV_REMOVE", raw("LV_REMOVE", name=b"t"))
 
 
+@pytest.mark.disks(2)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_errno(env: Env, case: Case) -> None:
+def test_errno(two_lvs: TwoLVs, case: Case) -> None:
     _, expected, fn = case
-    before = snapshot(env.ctl)
-    got = fn(env)
+    before = snapshot(two_lvs.ctl)
+    got = fn(two_lvs)
     assert got == expected, (
-        f"expected {errno.errorcode[expected]}, got {errno.errorcode.get(got, got)}"
+        f"expected {errors.errno_name(expected)}, got {errors.errno_name(got)}"
     )
-    assert snapshot(env.ctl) == before, "a rejected call changed the LVs"
+    assert snapshot(two_lvs.ctl) == before, "a rejected call changed the LVs"
 
 
 def test_version_written_back_on_failure(ctl: Control) -> None:
@@ -398,12 +406,13 @@ def test_version_written_back_on_failure(ctl: Control) -> None:
     assert tuple(req.hdr.version) == uapi.VERSION
 
 
+@pytest.mark.disks(1)
 def test_pe_move_enotty_without_locked_copy(module: Any, disks: list[str]) -> None:
     module.reload(locked_copy=0)
     with Control() as ctl:
         assert not ctl.version().pe_move
         d0 = Extent.from_path(disks[0])
-        ctl.lv_create("t", ES, [d0])
+        ctl.lv_create("t", EXTENT_SECTORS, [d0])
         before = snapshot(ctl)
         got = call(
             ctl,
@@ -412,7 +421,7 @@ def test_pe_move_enotty_without_locked_copy(module: Any, disks: list[str]) -> No
                 "PE_MOVE",
                 name=b"t",
                 le=0,
-                **_dest_fields(Extent(d0.major, d0.minor, 4 * ES)),
+                **_dest_fields(Extent(d0.major, d0.minor, 4 * EXTENT_SECTORS)),
             ),
         )
         assert got == errno.ENOTTY
@@ -448,53 +457,10 @@ def test_eperm_without_cap_sys_admin(ctl: Control, op: str) -> None:
     assert int(out) == errno.EPERM
 
 
-def test_concurrent_move_of_same_le_is_ebusy(ctl: Control, disks: list[str]) -> None:
-    """A second PE_MOVE of an LE that a first one is copying gets EBUSY.
-
-    The PV sits under dm-delay so the first move's copy takes seconds.
-    """
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    sectors = 64 * ES
-    subprocess.run(["modprobe", "dm-delay"], check=True)
-    table = f"0 {sectors} delay {disks[0]} 0 300"
-    subprocess.run(["dmsetup", "create", "pemove-tslow", "--table", table], check=True)
-    slow = Extent.from_path("/dev/mapper/pemove-tslow")
-    d1 = Extent.from_path(disks[1])
-    ctl.lv_create("t", ES * 8, [slow])
-    first: dict[str, Any] = {}
-
-    def mover() -> None:
-        with Control() as c:
-            first["stats"] = c.pe_move("t", 0, Extent(d1.major, d1.minor, 0))
-
-    th = threading.Thread(target=mover)
-    th.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not ctl.lv_status("t").les[0].moving:
-            assert time.monotonic() < deadline, "the first move never started"
-            time.sleep(0.01)
-        got = call(
-            ctl,
-            "PE_MOVE",
-            raw(
-                "PE_MOVE",
-                name=b"t",
-                le=0,
-                **_dest_fields(Extent(d1.major, d1.minor, 64 * ES)),
-            ),
-        )
-        assert got == errno.EBUSY
-    finally:
-        th.join(120)
-    assert first["stats"].bytes_copied == ES * 8 * 512
-    assert ctl.lv_status("t").les[0].pe == Extent(d1.major, d1.minor, 0)
-
-
+@pytest.mark.disks(1)
 def test_output_padding_is_zeroed(ctl: Control, disks: list[str]) -> None:
     d0 = Extent.from_path(disks[0])
-    ctl.lv_create("t", ES, [d0, Extent(d0.major, d0.minor, ES)])
+    ctl.lv_create("t", EXTENT_SECTORS, [d0, Extent(d0.major, d0.minor, EXTENT_SECTORS)])
     arr = ffi.new("struct pemove_le_status[]", 2)
     ffi.memmove(arr, b"\xff" * ffi.sizeof(arr), ffi.sizeof(arr))
     req = raw(
@@ -526,10 +492,11 @@ def test_create_extent_misaligned_to_pv_block_size(ctl: Control, disk4k: str) ->
     assert snapshot(ctl) == before
 
 
+@pytest.mark.disks(1)
 def test_move_dest_with_larger_block_size_than_lv(
     ctl: Control, disks: list[str], disk4k: str
 ) -> None:
-    ctl.lv_create("t", ES, [Extent.from_path(disks[0])])
+    ctl.lv_create("t", EXTENT_SECTORS, [Extent.from_path(disks[0])])
     before = snapshot(ctl)
     dest = Extent.from_path(disk4k, 0)
     req = raw("PE_MOVE", name=b"t", le=0, **_dest_fields(dest))

@@ -10,32 +10,39 @@ reference behind.
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import stat
-import subprocess
+import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from _lvnode import wait_node
-from pemove import errors, uapi
-from pemove.control import Control, Extent
+from kit.module import Module
+from pemove import discovery, errors, lvs, uapi
+from pemove.control import Control, Extent, LVInfo
+from pemove.vm import guest
+from pemove.wait import wait_until
 
 C = uapi.const
-ES = 2048  # 1 MiB extents
+EXTENT_SECTORS = 2048  # 1 MiB extents
+# BLKDISCARD, _IO(0x12, 119): discard a byte range given as two u64s.
+BLKDISCARD = 0x1277
+
+MakeLV = Callable[..., LVInfo]
 
 
-def at(node: str, extent: int, es: int = ES) -> Extent:
-    return Extent.from_path(node, extent * es)
+def at(node: str, extent: int) -> Extent:
+    return Extent.from_path(node, extent * EXTENT_SECTORS)
 
 
 def sysfs(disk: str, attr: str) -> str:
     return Path(f"/sys/block/{disk}/{attr}").read_text().strip()
 
 
-def test_version(ctl: Control, module: Any) -> None:
+def test_version(ctl: Control, module: Module) -> None:
     v = ctl.version()
     assert v.version == uapi.VERSION
     assert v.pe_move and v.legacy_lock and v.notrack
@@ -43,19 +50,17 @@ def test_version(ctl: Control, module: Any) -> None:
     assert v.copy_chunk_sectors > 0 and v.copy_chunk_sectors % 8 == 0
 
 
-def test_create_on_three_disks(ctl: Control, disks: list[str]) -> None:
-    if len(disks) < 3:
-        pytest.skip("needs 3 disks")
+@pytest.mark.disks(3)
+def test_create_on_three_disks(ctl: Control, disks: list[str], make_lv: MakeLV) -> None:
     exts = [at(disks[i % 3], i // 3) for i in range(6)]
-    lv = ctl.lv_create("three", ES, exts)
-    wait_node(lv.node)
+    lv = make_lv("three", EXTENT_SECTORS, exts)
     st = os.stat(lv.node)
     assert stat.S_ISBLK(st.st_mode)
     assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (
         lv.disk_major,
         lv.disk_minor,
     )
-    assert int(sysfs(lv.disk_name, "size")) == 6 * ES
+    assert int(sysfs(lv.disk_name, "size")) == 6 * EXTENT_SECTORS
 
     # Stacked limits; no discard or write-zeroes.
     assert int(sysfs(lv.disk_name, "queue/logical_block_size")) == max(
@@ -66,7 +71,7 @@ def test_create_on_three_disks(ctl: Control, disks: list[str]) -> None:
 
     (info,) = ctl.lv_list()
     assert info.name == "three" and info.disk_name == lv.disk_name
-    assert info.extent_count == 6 and info.extent_sectors == ES
+    assert info.extent_count == 6 and info.extent_sectors == EXTENT_SECTORS
     assert info.pv_count == 3 and info.open_count == 0
     assert info.reserve_bytes and info.reserve_bytes > 0
     status = ctl.lv_status("three")
@@ -81,17 +86,15 @@ def test_create_on_three_disks(ctl: Control, disks: list[str]) -> None:
 
     ctl.lv_remove("three")
     assert ctl.lv_list() == []
-    deadline = time.monotonic() + 10
-    while os.path.exists(lv.node):
-        assert time.monotonic() < deadline, f"{lv.node} is still there"
-        time.sleep(0.05)
+    wait_until(lambda: not os.path.exists(lv.node), 10, f"{lv.node} to go")
 
 
-def test_pvs_are_held_exclusively_and_shared(ctl: Control, disks: list[str]) -> None:
-    a = ctl.lv_create("a", ES, [at(disks[0], 0)])
-    b = ctl.lv_create("b", ES, [at(disks[0], 1)])  # a second LV on the same PV
-    wait_node(a.node)  # udev's probe holds them open for a moment
-    wait_node(b.node)
+@pytest.mark.disks(1)
+def test_pvs_are_held_exclusively_and_shared(
+    ctl: Control, disks: list[str], make_lv: MakeLV
+) -> None:
+    make_lv("a", EXTENT_SECTORS, [at(disks[0], 0)])
+    make_lv("b", EXTENT_SECTORS, [at(disks[0], 1)])  # a second LV on the same PV
     with pytest.raises(OSError) as exc:
         os.close(os.open(disks[0], os.O_RDWR | os.O_EXCL))
     assert exc.value.errno == errno.EBUSY
@@ -102,18 +105,18 @@ def test_pvs_are_held_exclusively_and_shared(ctl: Control, disks: list[str]) -> 
     os.close(os.open(disks[0], os.O_RDWR | os.O_EXCL))
 
 
-def test_io_roundtrip_tracked_and_untracked(ctl: Control, disks: list[str]) -> None:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
+@pytest.mark.disks(2)
+def test_io_roundtrip_tracked_and_untracked(
+    ctl: Control, disks: list[str], make_lv: MakeLV
+) -> None:
     for name, notrack in (("tr", False), ("nt", True)):
         base = 0 if not notrack else 4
-        lv = ctl.lv_create(
+        lv = make_lv(
             name,
-            ES,
+            EXTENT_SECTORS,
             [at(disks[0], base), at(disks[1], base), at(disks[0], base + 1)],
             notrack=notrack,
         )
-        wait_node(lv.node)
         data = os.urandom(lv.size_bytes)
         fd = os.open(lv.node, os.O_RDWR)
         try:
@@ -122,7 +125,7 @@ def test_io_roundtrip_tracked_and_untracked(ctl: Control, disks: list[str]) -> N
         finally:
             os.close(fd)
         # An O_DIRECT write across the first extent boundary must be split.
-        edge = ES * 512
+        edge = EXTENT_SECTORS * 512
         direct = mmap.mmap(-1, 8192)
         direct[:] = data[edge - 4096 : edge + 4096]
         fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
@@ -139,32 +142,43 @@ def test_io_roundtrip_tracked_and_untracked(ctl: Control, disks: list[str]) -> N
             )
             fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
             try:
-                buf = mmap.mmap(-1, ES * 512)
+                buf = mmap.mmap(-1, EXTENT_SECTORS * 512)
                 os.preadv(fd, [buf], le.pe.sector * 512)
             finally:
                 os.close(fd)
-            assert buf[:] == data[i * ES * 512 : (i + 1) * ES * 512], f"{name} LE {i}"
+            assert (
+                buf[:]
+                == data[i * EXTENT_SECTORS * 512 : (i + 1) * EXTENT_SECTORS * 512]
+            ), f"{name} LE {i}"
         counters = ctl.lv_status(name).counters
         assert counters.bios > 0 and counters.splits > 0 and counters.flushes > 0
 
 
-def test_discard_is_rejected(ctl: Control, disks: list[str]) -> None:
-    lv = ctl.lv_create("d", ES, [at(disks[0], 0)])
-    wait_node(lv.node)
-    res = subprocess.run(["blkdiscard", lv.node], capture_output=True, text=True)
-    assert res.returncode != 0
+@pytest.mark.disks(1)
+def test_discard_is_rejected(ctl: Control, disks: list[str], make_lv: MakeLV) -> None:
+    """No discard support (discard_max_bytes 0): BLKDISCARD is EOPNOTSUPP."""
+    lv = make_lv("d", EXTENT_SECTORS, [at(disks[0], 0)])
+    fd = os.open(lv.node, os.O_WRONLY)
+    try:
+        with pytest.raises(OSError) as exc:
+            fcntl.ioctl(fd, BLKDISCARD, struct.pack("=QQ", 0, EXTENT_SECTORS * 512))
+    finally:
+        os.close(fd)
+    assert exc.value.errno == errno.EOPNOTSUPP, exc.value
 
 
+@pytest.mark.disks(1)
 def test_many_extents(ctl: Control, disks: list[str]) -> None:
     """65,536 4-KiB extents: creation, status and IO stay cheap."""
     n = 65536
     d = Extent.from_path(disks[0])
     # Reverse order, so the map is not the identity.
     exts = [Extent(d.major, d.minor, (n - 1 - i) * 8) for i in range(n)]
-    t0 = time.monotonic()
-    lv = ctl.lv_create("many", 8, exts)
-    assert time.monotonic() - t0 < 30
-    wait_node(lv.node)
+    with discovery.watch_for_disk() as watch:
+        t0 = time.monotonic()
+        lv = ctl.lv_create("many", 8, exts)
+        assert time.monotonic() - t0 < 30
+        watch.wait(lv.disk_name, timeout=60)
     les = ctl.lv_status("many").les
     assert len(les) == n and les[-1].pe == exts[-1]
     fd = os.open(lv.node, os.O_RDWR)
@@ -181,9 +195,11 @@ def test_many_extents(ctl: Control, disks: list[str]) -> None:
         os.close(fd)
 
 
-def test_closing_control_releases_legacy_locks(ctl: Control, disks: list[str]) -> None:
-    lv = ctl.lv_create("l", ES, [at(disks[0], 0)])
-    wait_node(lv.node)
+@pytest.mark.disks(1)
+def test_closing_control_releases_legacy_locks(
+    ctl: Control, disks: list[str], make_lv: MakeLV
+) -> None:
+    make_lv("l", EXTENT_SECTORS, [at(disks[0], 0)])
     other = Control()
     other.pe_lock("l", 0)
     assert ctl.lv_status("l").les[0].wrlocked
@@ -194,17 +210,19 @@ def test_closing_control_releases_legacy_locks(ctl: Control, disks: list[str]) -
     ctl.lv_remove("l")
 
 
+@pytest.mark.disks(1)
 def test_unload_refused_while_lv_exists_and_clean_after(
-    module: Any, disks: list[str]
+    module: Module, disks: list[str]
 ) -> None:
     with Control() as ctl:
-        lv = ctl.lv_create("u", ES, [at(disks[0], 0), at(disks[-1], 3)])
-    wait_node(lv.node)
-    res = subprocess.run(["rmmod", module.name], capture_output=True, text=True)
-    assert res.returncode != 0, "rmmod succeeded with an LV present"
+        lvs.create(ctl, "u", EXTENT_SECTORS, [at(disks[0], 0), at(disks[-1], 3)])
+    # The LV holds a module reference: delete_module(2) says "would block".
+    with pytest.raises(OSError) as exc:
+        guest.delete_module(module.name)
+    assert exc.value.errno == errno.EWOULDBLOCK, exc.value
     with Control() as ctl:
         ctl.lv_remove("u")
-    subprocess.run(["rmmod", module.name], check=True, capture_output=True)
+    module.unload()
     assert not module.loaded
     assert not any(p.name.startswith("pemove") for p in Path("/dev").iterdir())
     assert not any(p.name.startswith("pemove") for p in Path("/sys/block").iterdir())

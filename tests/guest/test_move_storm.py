@@ -10,7 +10,6 @@ its last fsynced content.  PEMOVE_STORM_MOVES raises the move count (e.g.
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Sequence
 
 import pytest
@@ -20,16 +19,13 @@ from pemove.workload import scenarios
 MOVES = max(200, int(os.environ.get("PEMOVE_STORM_MOVES", "200")))
 
 
-def test_move_storm_locked_loses_nothing(ctl: Control, disks: Sequence[str]) -> None:
-    if len(disks) < 2:
-        pytest.skip("needs two raw disks")
-    seed = int(
-        os.environ.get("PEMOVE_SEED") or random.SystemRandom().randrange(1 << 31)
-    )
-    print(f"pemove seed {seed} (set PEMOVE_SEED={seed} to repeat)")
+@pytest.mark.disks(2)
+def test_move_storm_locked_loses_nothing(
+    ctl: Control, disks: Sequence[str], seed: int
+) -> None:
     r = scenarios.move_storm(ctl, disks[:2], "locked", seed=seed, moves=MOVES)
     print({k: v for k, v in r.items() if k not in ("verify", "files")})
-    assert r["path"] == "locked"
+    assert r["method"] == "locked"
     assert r["moves"] >= MOVES
     assert r["verify"]["acked"] > 0
     assert r["files"]["acked"] > 0

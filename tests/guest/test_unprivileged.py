@@ -13,15 +13,16 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pemove import uapi
 from pemove.control import Control, Extent
-from pemove.workload.faults import settle, wait_node
 
 ffi = uapi.ffi
 NOBODY = 65534
-ES = 2048
+EXTENT_SECTORS = 2048
 
 
 def _request(op: str, lv_ptr: int, dest: Extent) -> bytearray:
@@ -32,7 +33,7 @@ def _request(op: str, lv_ptr: int, dest: Extent) -> bytearray:
     if hasattr(req, "name"):
         req.name = b"u" if op != "LV_CREATE" else b"u2"
     if op == "LV_CREATE":
-        req.extent_sectors = ES
+        req.extent_sectors = EXTENT_SECTORS
         req.extents = lv_ptr
         req.extent_count = 1
     if hasattr(req, "dest"):
@@ -60,16 +61,15 @@ def _child(fd: int, requests: dict[str, bytearray], report: int) -> None:
     os.write(report, ("\n".join(lines) + "\n").encode())
 
 
-def test_every_command_is_eperm_for_nobody(ctl: Control, disks: list[str]) -> None:
-    if len(disks) < 2:
-        pytest.skip("needs 2 disks")
-    lv = ctl.lv_create("u", ES, [Extent.from_path(disks[0], 0)])
-    wait_node(lv.node)
-    settle()
+@pytest.mark.disks(2)
+def test_every_command_is_eperm_for_nobody(
+    ctl: Control, disks: list[str], make_lv: Callable[..., Any]
+) -> None:
+    make_lv("u", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
     before = ctl.lv_status("u")
     ext = ffi.new("struct pemove_extent *")
     src = Extent.from_path(disks[1], 0)
-    ext.major, ext.minor, ext.sector = src.major, src.minor, 8 * ES
+    ext.major, ext.minor, ext.sector = src.major, src.minor, 8 * EXTENT_SECTORS
     ptr = int(ffi.cast("uintptr_t", ext))
     requests = {op: _request(op, ptr, src) for op in uapi.IOC if uapi.IOC_STRUCT[op]}
     assert len(requests) == len(uapi.IOC)

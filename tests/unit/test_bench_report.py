@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pemove.bench import fio, report, stats
+from pemove.bench import aggregate, fio, markdown, stats, targets
 
 WORKLOADS = [{"name": "randread-4k-qd32"}, {"name": "randwrite-4k-qd32"}]
 
@@ -55,7 +55,7 @@ def test_ratios_are_paired_by_repeat():
             }
         )
     }
-    agg = report.aggregate(doc)
+    agg = aggregate.aggregate(doc)
     r = _row(agg, "randread-4k-qd32", "pemove-track")
     assert r["vs_raw"]["median"] == pytest.approx(0.49)
     assert r["vs_raw"]["spread"] == pytest.approx(0.0)
@@ -77,10 +77,10 @@ def test_tracking_overhead_missed_above_three_percent():
             }
         )
     }
-    t = report.aggregate(doc)["targets"]
+    t = aggregate.aggregate(doc)["targets"]
     assert t["tracking_overhead"]["met"] is False  # 0.96x
     assert t["track_vs_dm_linear"]["met"] is False  # 0.8x
-    assert "MISSED" in report.summary_table(report.aggregate(doc))
+    assert "MISSED" in markdown.summary_table(aggregate.aggregate(doc))
 
 
 def _moves(pemove_s: float, dd_s: float, pvmove_s: float) -> dict:
@@ -96,14 +96,14 @@ def _moves(pemove_s: float, dd_s: float, pvmove_s: float) -> dict:
 
 
 def test_move_ratios_and_targets():
-    agg = report.aggregate({"move": _moves(1.0, 0.95, 4.0)})
+    agg = aggregate.aggregate({"move": _moves(1.0, 0.95, 4.0)})
     row = agg["move"]["rows"][0]
     assert row["pemove"]["median"] == pytest.approx((64 << 20) / 1e6)
     assert row["vs_dd"] == pytest.approx(0.95)
     assert row["vs_pvmove"] == pytest.approx(4.0)
     assert agg["targets"]["move_vs_dd"]["met"] is True
     assert agg["targets"]["move_vs_pvmove"]["met"] is True
-    slow = report.aggregate({"move": _moves(2.0, 1.0, 4.0)})["targets"]
+    slow = aggregate.aggregate({"move": _moves(2.0, 1.0, 4.0)})["targets"]
     assert slow["move_vs_dd"]["met"] is False
     assert slow["move_vs_pvmove"]["met"] is False
 
@@ -127,13 +127,13 @@ def _memory(reserve: dict[int, int]) -> dict:
 def test_memory_fixed_part_constant():
     fixed, per_le = 2 << 20, 24
     doc = {"scaling": _memory({n: fixed + per_le * n for n in (1, 256, 65536)})}
-    agg = report.aggregate(doc)
+    agg = aggregate.aggregate(doc)
     fit = agg["scaling"]["reserve_fit"]
     assert fit["per_le_bytes"] == pytest.approx(per_le)
     assert fit["fixed_min"] == fit["fixed_max"] == fixed
     assert agg["targets"]["memory_constant"]["met"] is True
     grows = {1: fixed + 24, 256: fixed + 24 * 256 + 4096, 65536: fixed + 24 * 65536}
-    t = report.aggregate({"scaling": _memory(grows)})["targets"]
+    t = aggregate.aggregate({"scaling": _memory(grows)})["targets"]
     assert t["memory_constant"]["met"] is False
 
 
@@ -145,12 +145,12 @@ def test_markdown_has_every_section_and_target_line():
         "move": _moves(1.0, 1.0, 3.0),
         "errors": ["stall: something broke"],
     }
-    text = report.markdown(report.aggregate(doc))
+    text = markdown.markdown(aggregate.aggregate(doc))
     assert "### 1. IO-path overhead" in text
     assert "### 2. Move throughput" in text
     assert "stall: something broke" in text
-    for line in report.TARGET_TEXT.values():
-        assert line in text
+    for target in targets.TARGETS.values():
+        assert target.text in text
     assert "not measured" in text  # no tracked LV, no memory figures
 
 
@@ -191,7 +191,21 @@ def test_noise_wider_than_the_margin_is_inconclusive():
             }
         )
     }
-    agg = report.aggregate(doc)
+    agg = aggregate.aggregate(doc)
     assert agg["targets"]["tracking_overhead"]["met"] is None
     assert agg["targets"]["track_vs_dm_linear"]["met"] is True
-    assert "inconclusive" in report.summary_table(agg)
+    assert "inconclusive" in markdown.summary_table(agg)
+
+
+def test_verdicts_use_the_thresholds_of_the_targets_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doc = {"move": _moves(1.0, 0.95, 4.0)}  # 0.95x dd
+    assert aggregate.aggregate(doc)["targets"]["move_vs_dd"]["met"] is True
+    monkeypatch.setitem(
+        targets.TARGETS, "move_vs_dd", targets.Target("move >= 1x dd", 1.0)
+    )
+    verdict = aggregate.aggregate(doc)["targets"]["move_vs_dd"]
+    assert verdict["met"] is False
+    assert ">= 1x needed" in verdict["note"]
+    assert "move >= 1x dd" in markdown.summary_table(aggregate.aggregate(doc))

@@ -1,24 +1,31 @@
-"""``pemove create|remove|list|status|move``: argument syntax, help and exit codes."""
+"""``pemove create|remove|list|status|move``: argument syntax, output, reports, exit codes."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import errno
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pemove import cmd_lv, errors, exitcodes, uapi
-from pemove.cmd_lv import PVSpec, ToSpec
-from pemove.control import Extent, LEStatus, MoveResult, MoveStats
+from pemove import errors, exitcodes, uapi, units
+from pemove.cli import args as cli_args
+from pemove.cli import forensics, output
+from pemove.cli import lv as cli_lv
+from pemove.cli.progress import Progress
+from pemove.control import Extent, LEStatus, LVInfo, MoveStats
+from pemove.move import MoveResult
+from pemove.placement import PVSpec, ToSpec
 
 
 def lv_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pemove")
     sub = parser.add_subparsers(dest="command", required=True)
-    cmd_lv.register(sub)
+    cli_lv.register(sub)
     return parser
 
 
@@ -63,14 +70,14 @@ def test_create_needs_a_pv(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_pv_spec(text: str, spec: PVSpec) -> None:
-    assert cmd_lv.parse_pv_spec(text) == spec
+    assert cli_args.parse_pv_spec(text) == spec
 
 
 def test_pv_spec_keeps_an_existing_path_with_colons(tmp_path: Path) -> None:
     odd = tmp_path / "pci-0000:00:05.0"
     odd.touch()
-    assert cmd_lv.parse_pv_spec(str(odd)) == PVSpec(str(odd), 0, None)
-    assert cmd_lv.parse_pv_spec(f"{odd}:8:2") == PVSpec(str(odd), 8, 2)
+    assert cli_args.parse_pv_spec(str(odd)) == PVSpec(str(odd), 0, None)
+    assert cli_args.parse_pv_spec(f"{odd}:8:2") == PVSpec(str(odd), 8, 2)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +85,7 @@ def test_pv_spec_keeps_an_existing_path_with_colons(tmp_path: Path) -> None:
 )
 def test_bad_pv_spec(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        cmd_lv.parse_pv_spec(text)
+        cli_args.parse_pv_spec(text)
 
 
 @pytest.mark.parametrize(
@@ -93,13 +100,13 @@ def test_bad_pv_spec(text: str) -> None:
     ],
 )
 def test_sizes(text: str, size: int) -> None:
-    assert cmd_lv.parse_size(text) == size
+    assert units.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "M", "4X", "-4M", "4.5M"])
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        cmd_lv.parse_size(text)
+        units.parse_size(text)
 
 
 @pytest.mark.parametrize(
@@ -113,13 +120,13 @@ def test_bad_sizes(text: str) -> None:
     ],
 )
 def test_le_spec(text: str, les: list[int] | None) -> None:
-    assert cmd_lv.parse_le_spec(text) == les
+    assert cli_args.parse_le_spec(text) == les
 
 
 @pytest.mark.parametrize("text", ["", "a", "3-1", "1,,2", "-1"])
 def test_bad_le_spec(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        cmd_lv.parse_le_spec(text)
+        cli_args.parse_le_spec(text)
 
 
 def test_move_arguments() -> None:
@@ -127,9 +134,23 @@ def test_move_arguments() -> None:
     assert args.les == [0, 2, 3]
     assert args.to == ToSpec("/dev/vdc", 8192)
     assert args.legacy and args.json
-    assert parse("move", "lv0", "all", "--to", "/dev/vdc").to == ToSpec(
-        "/dev/vdc", None
+    default = parse("move", "lv0", "all", "--to", "/dev/vdc")
+    assert default.to == ToSpec("/dev/vdc", None)
+    assert default.method == "auto" and not default.legacy
+
+
+@pytest.mark.parametrize("method", ["auto", "locked", "legacy"])
+def test_move_method(method: str) -> None:
+    assert parse("move", "lv0", "1", "--to", "/dev/vdc", "--method", method).method == (
+        method
     )
+
+
+def test_move_method_must_be_known(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse("move", "lv0", "1", "--to", "/dev/vdc", "--method", "live")
+    assert info.value.code == exitcodes.USAGE
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_move_needs_a_destination() -> None:
@@ -168,11 +189,12 @@ def test_help_documents_exit_codes(
 
 
 def test_exit_codes_for_errors() -> None:
-    assert cmd_lv.exit_code_for(errors.from_errno(13, "open")) == exitcodes.PERMISSION
-    assert cmd_lv.exit_code_for(errors.from_errno(1, "LV_LIST")) == exitcodes.PERMISSION
-    assert cmd_lv.exit_code_for(errors.from_errno(2, "open")) == exitcodes.NO_MODULE
-    assert cmd_lv.exit_code_for(errors.from_errno(16, "LV_REMOVE")) == exitcodes.FAILED
-    assert cmd_lv.exit_code_for(OSError(5, "EIO")) == exitcodes.FAILED
+    for_error = exitcodes.for_error
+    assert for_error(errors.from_errno(13, "open")) == exitcodes.PERMISSION
+    assert for_error(errors.from_errno(1, "LV_LIST")) == exitcodes.PERMISSION
+    assert for_error(errors.from_errno(2, "open")) == exitcodes.NO_MODULE
+    assert for_error(errors.from_errno(16, "LV_REMOVE")) == exitcodes.FAILED
+    assert for_error(OSError(5, "EIO")) == exitcodes.FAILED
 
 
 def test_missing_module_gives_no_module_exit_and_advice(
@@ -187,18 +209,9 @@ def test_missing_module_gives_no_module_exit_and_advice(
     assert "modprobe pemove" in captured.err
 
 
-def test_free_slots_first_fit() -> None:
-    used = [(0, 8192), (16384, 8192)]
-    assert cmd_lv._free_slots(used, 65536, 8192, 3) == [8192, 24576, 32768]
-    # An unaligned end rounds the next start up to 4 KiB.
-    assert cmd_lv._free_slots([(0, 13)], 1000, 8, 2) == [16, 24]
-    with pytest.raises(errors.InvalidArgument):
-        cmd_lv._free_slots(used, 32768, 8192, 3)
-
-
 def test_progress_without_a_terminal_prints_one_line_per_le() -> None:
     stream = io.StringIO()
-    progress = cmd_lv._Progress(2, stream)
+    progress = Progress(2, stream)
     result = MoveResult("locked", MoveStats(4096, 1_500_000, 1_000_000, 0, 0))
     progress.bytes(2048, 4096)
     progress.moved(0, Extent(254, 16, 0), result)
@@ -216,7 +229,7 @@ def test_progress_on_a_terminal_draws_a_bar() -> None:
             return True
 
     stream = Tty()
-    progress = cmd_lv._Progress(4, stream)
+    progress = Progress(4, stream)
     progress.bytes(1, 2)
     progress.moved(0, Extent(1, 2, 0), MoveResult("legacy", MoveStats(1, 1, 1, 0, 0)))
     progress.close()
@@ -225,30 +238,50 @@ def test_progress_on_a_terminal_draws_a_bar() -> None:
 
 
 def test_json_helpers_are_serialisable() -> None:
-    from pemove.control import LVInfo
-
     info = LVInfo("lv0", "pemove0", 252, 0, 8192, 4, 1, 0, 1, 4096)
-    data: dict[str, Any] = cmd_lv._info_dict(info)
+    data: dict[str, Any] = output.info_dict(info)
     assert json.loads(json.dumps(data))["notrack"] is True
     assert data["size_bytes"] == 4 * 8192 * 512
 
 
 def test_registered_in_the_main_parser() -> None:
-    def absent(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is None
-        except ModuleNotFoundError:
-            return True
-
-    missing = [
-        m for m in ("pemove.demo", "pemove.bench.cli", "pemove.vm.cli") if absent(m)
-    ]
-    if missing:
-        pytest.skip(f"other subcommand modules not written yet: {missing}")
     from pemove import cli
 
     args = cli.build_parser().parse_args(["list", "--json"])
     assert args.func.__name__ == "_cmd_list"
+    sub = next(
+        a
+        for a in cli.build_parser()._actions
+        if isinstance(a, argparse._SubParsersAction)
+    )
+    assert list(sub.choices) == list(cli.COMMANDS)
+
+
+def _imported_for(argv: list[str]) -> set[str]:
+    """The pemove modules that building the parser for ``argv`` imports, in a fresh Python."""
+    code = (
+        "import sys, json\n"
+        "from pemove import cli\n"
+        f"cli.build_parser({argv!r})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pemove'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
+def test_subcommands_are_imported_only_when_run() -> None:
+    vm_only = _imported_for(["vm", "--", "true"])
+    assert "pemove.vm.cli" in vm_only
+    # pemove vm runs on hosts without the module: no uapi header read.
+    assert not {"pemove.uapi", "pemove.control", "pemove.cli.lv"} & vm_only
+    lv_only = _imported_for(["list"])
+    assert "pemove.cli.lv" in lv_only and "pemove.vm.cli" not in lv_only
+    everything = _imported_for([])
+    assert {"pemove.cli.lv", "pemove.demo", "pemove.bench.cli", "pemove.vm.cli"} <= (
+        everything
+    )
 
 
 def _le(state: int = 0, inflight: int = 0, held: int = 0) -> LEStatus:
@@ -256,26 +289,59 @@ def _le(state: int = 0, inflight: int = 0, held: int = 0) -> LEStatus:
 
 
 def test_failure_report_names_what_owns_the_le() -> None:
-    assert cmd_lv._le_state(_le()) == []
-    words = cmd_lv._le_state(
+    assert forensics.le_state(_le()) == []
+    words = forensics.le_state(
         _le(uapi.const["PEMOVE_LE_MOVING"] | uapi.const["PEMOVE_LE_LOCKED"], 0, 2)
     )
     assert words == ["a PE_MOVE is copying it", "2 bios held"]
-    words = cmd_lv._le_state(_le(uapi.const["PEMOVE_LE_WRLOCKED"], 1))
+    words = forensics.le_state(_le(uapi.const["PEMOVE_LE_WRLOCKED"], 1))
     assert words == ["a PE_LOCK (legacy move) holds its writes", "1 bios in flight"]
 
 
 def test_failure_line_says_whether_the_map_changed() -> None:
     src = {"major": 254, "minor": 1, "sector": 8192}
     same = {"le": 3, "pe_now": src, "unchanged": True, "state": []}
-    assert cmd_lv._failed_line("lv0", same) == (
+    assert forensics.failed_line("lv0", same) == (
         "lv0 LE 3 is still on 254:1+8192: the map is unchanged"
     )
     busy = dict(same, state=["a PE_MOVE is copying it"])
-    assert cmd_lv._failed_line("lv0", busy).endswith("; now: a PE_MOVE is copying it")
+    assert forensics.failed_line("lv0", busy).endswith("; now: a PE_MOVE is copying it")
     moved = dict(same, unchanged=False)
-    assert "not where it was" in cmd_lv._failed_line("lv0", moved)
+    assert "not where it was" in forensics.failed_line("lv0", moved)
     gone = {"le": 3, "status_error": "no LV lv0"}
-    assert "could not read its state back (no LV lv0)" in cmd_lv._failed_line(
+    assert "could not read its state back (no LV lv0)" in forensics.failed_line(
         "lv0", gone
     )
+
+
+class _GoneLV:
+    """A control handle whose LV has vanished: LV_STATUS says ENOENT."""
+
+    def lv_status(self, name: str) -> Any:
+        raise errors.from_errno(errno.ENOENT, "LV_STATUS", lv=name)
+
+
+def test_failure_record_names_eopnotsupp_as_linux_does() -> None:
+    src, dest = Extent(254, 1, 0), Extent(254, 2, 0)
+    exc = errors.from_errno(errno.EOPNOTSUPP, "PE_MOVE", lv="lv0", le=0)
+    record = forensics.failed_move(_GoneLV(), "lv0", 0, src, dest, exc)  # type: ignore[arg-type]
+    assert record["errno"] == "EOPNOTSUPP" == exc.errno_name
+    assert record["from"] == {"major": 254, "minor": 1, "sector": 0}
+    assert "LV_STATUS lv0" in record["status_error"]
+    assert "could not read its state back" in forensics.failed_line("lv0", record)
+
+
+def test_move_summary_lines() -> None:
+    stats = MoveStats(1 << 20, 2_000_000, 1_000_000, 3, 4)
+    rec = output.move_record(
+        0, Extent(254, 1, 0), Extent(254, 2, 8), MoveResult("locked", stats)
+    )
+    assert json.loads(json.dumps(rec))["method"] == "locked"
+    (one,) = output.moves_lines("lv0", "/dev/vdc", [rec], 1)
+    assert one == (
+        "moved lv0 LE 0 -> 254:2+8 (locked): 1.0 MiB, IO held 2.0 ms, "
+        "3 bios drained, 4 held"
+    )
+    (many,) = output.moves_lines("lv0", "/dev/vdc", [rec, rec], 3)
+    assert many.startswith("moved 2 of 3 LEs of lv0 to /dev/vdc (locked): 2.0 MiB")
+    assert output.moves_lines("lv0", "/dev/vdc", [], 3) == []

@@ -11,12 +11,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import warnings
 from typing import Any
 
 import pytest
 from pemove import errors, uapi
-from pemove.control import Control, Extent, LegacyFallbackWarning
+from pemove.control import Control, Extent
 
 CASES = [
     (errno.EPERM, "LV_LIST", errors.PermissionDenied, "root"),
@@ -93,23 +92,9 @@ def test_bad_lv_name_is_rejected_before_the_ioctl() -> None:
                 ctl.lv_remove(name)
 
 
-class _IoctlSpy:
-    """Records the request numbers of the real ioctls made through fcntl."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[int] = []
-        self._real = fcntl.ioctl
-        monkeypatch.setattr(fcntl, "ioctl", self)
-
-    def __call__(self, fd: int, request: int, *args: Any) -> Any:
-        self.calls.append(request)
-        return self._real(fd, request, *args)
-
-
 def test_each_ioctl_reaches_the_kernel_and_translates_enotty(
-    monkeypatch: pytest.MonkeyPatch,
+    ioctl_spy: Any,
 ) -> None:
-    spy = _IoctlSpy(monkeypatch)
     dest = Extent(7, 0, 0)
     with Control("/dev/null") as ctl:
         calls = {
@@ -125,12 +110,12 @@ def test_each_ioctl_reaches_the_kernel_and_translates_enotty(
         }
         assert set(calls) == set(uapi.IOC), "a command without a Control method"
         for op, call in calls.items():
-            spy.calls.clear()
+            ioctl_spy.calls.clear()
             with pytest.raises(errors.NotSupported) as info:
                 call()
             assert info.value.errno == errno.ENOTTY
             assert info.value.op == op
-            assert spy.calls == [uapi.IOC[op]]
+            assert ioctl_spy.calls == [uapi.IOC[op]]
 
 
 def test_raw_ioctl_sends_arbitrary_bytes() -> None:
@@ -141,31 +126,6 @@ def test_raw_ioctl_sends_arbitrary_bytes() -> None:
             )
         assert info.value.errno == errno.ENOTTY
         assert info.value.op == f"ioctl 0x{uapi.IOC['VERSION']:08x}"
-
-
-def test_move_pe_falls_back_once_and_never_retries(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    spy = _IoctlSpy(monkeypatch)
-    dest = Extent(7, 0, 0)
-    with Control("/dev/null") as ctl:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            # The fallback's first step (LV_STATUS) also meets ENOTTY here,
-            # which shows that the legacy path really ran.
-            with pytest.raises(errors.NotSupported) as info:
-                ctl.move_pe("lv0", 0, dest)
-            assert info.value.op == "LV_STATUS"
-            assert spy.calls == [uapi.IOC["PE_MOVE"], uapi.IOC["LV_STATUS"]]
-            spy.calls.clear()
-            with pytest.raises(errors.NotSupported):
-                ctl.move_pe("lv0", 1, dest)
-            assert uapi.IOC["PE_MOVE"] not in spy.calls
-        fallbacks = [w for w in caught if issubclass(w.category, LegacyFallbackWarning)]
-        assert len(fallbacks) == 1
-        assert ctl.pe_move_available is False
-    with Control("/dev/null") as fresh:
-        assert fresh.pe_move_available is None
 
 
 def test_version_mismatch_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -226,3 +226,47 @@ def test_header_env_override(tmp_path: Path) -> None:
         text=True,
     ).stdout
     assert out.split() == [str(copy), "7"]
+
+
+def _covered(ffi: Any, ctype: Any, base: int, out: set[int]) -> None:
+    """Add to ``out`` every byte offset a field of ``ctype`` (at ``base``) occupies."""
+    if ctype.kind == "struct":
+        for _, f in ctype.fields:
+            _covered(ffi, f.type, base + f.offset, out)
+    elif ctype.kind == "array":
+        for i in range(ctype.length):
+            _covered(ffi, ctype.item, base + i * ffi.sizeof(ctype.item), out)
+    else:
+        out.update(range(base, base + ffi.sizeof(ctype)))
+
+
+def _padding(ffi: Any, ctype: str) -> int:
+    t = ffi.typeof(ctype)
+    covered: set[int] = set()
+    _covered(ffi, t, 0, covered)
+    return int(ffi.sizeof(t)) - len(covered)
+
+
+def test_structs_have_no_implicit_padding() -> None:
+    """Every byte of every uapi struct belongs to a named field.
+
+    So the ``reserved``/``padding`` fields are all the slack there is, which
+    is what the guest test of output slack (tests/guest/test_no_leak.py)
+    relies on when it checks them for kernel data.
+    """
+    for ctype in {
+        *filter(None, uapi.IOC_STRUCT.values()),
+        "struct pemove_lv_info",
+        "struct pemove_le_status",
+    }:
+        assert _padding(uapi.ffi, ctype) == 0, f"{ctype} has implicit padding"
+
+
+def test_padding_check_sees_implicit_padding() -> None:
+    """The check above can fail: a u8 before a u64 leaves 7 bytes of padding."""
+    header = (
+        "#define PEMOVE_VERSION_MAJOR 1\n#define PEMOVE_VERSION_MINOR 0\n"
+        "#define PEMOVE_VERSION_PATCH 0\n"
+        "struct pemove_padded { __u8 a; __u64 b; __u8 c[3]; };\n"
+    )
+    assert _padding(uapi.parse(header).ffi, "struct pemove_padded") == 7 + 5

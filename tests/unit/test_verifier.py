@@ -15,7 +15,7 @@ from pemove.workload.blockfmt import BLOCK_SIZE, Check
 from pemove.workload.ledger import Ledger, MoveEvent
 from pemove.workload.verify import Report, Verdict, classify
 
-BPE = 256  # blocks per extent
+BLOCKS_PER_EXTENT = 256  # blocks per extent
 LBA = 300  # in LE 1
 WRITER = 7
 
@@ -24,7 +24,7 @@ def _ledger(
     *writes: tuple[int, int, int | None], moves: tuple[tuple[int, int], ...] = ()
 ) -> Ledger:
     """A ledger for LBA with writes (gen, submit_ns, ack_ns) and LE-1 moves (start, end)."""
-    led = Ledger("lv", BPE)
+    led = Ledger("lv", BLOCKS_PER_EXTENT)
     led.claim([LBA], WRITER)
     for gen, submit, ack in writes:
         led.issue(LBA, WRITER, gen, submit).ack_ns = ack
@@ -183,18 +183,18 @@ def test_report_counts_first_lbas_and_json() -> None:
 
 
 def test_claim_rejects_shared_lba() -> None:
-    led = Ledger("lv", BPE)
+    led = Ledger("lv", BLOCKS_PER_EXTENT)
     led.claim([1, 2], 1)
     with pytest.raises(ValueError):
         led.claim([2], 2)
 
 
 def _row(
-    name: str, path: str, lost: int = 0, stale: int = 0, corrupt: int = 0
+    name: str, method: str, lost: int = 0, stale: int = 0, corrupt: int = 0
 ) -> dict[str, object]:
     return {
         "name": name,
-        "path": path,
+        "method": method,
         "acked": 10,
         "lost": lost,
         "stale": stale,
@@ -213,12 +213,12 @@ def test_judge_passes_only_when_legacy_loses_and_locked_does_not() -> None:
         _row("stale", "locked"),
     ]
     assert judge(good) == []
-    # the locked path losing anything fails
+    # the locked method losing anything fails
     for field in ("lost", "stale", "corrupt"):
         bad = [dict(r) for r in good]
         bad[1][field] = 1
         assert any("locked move lost data" in p for p in judge(bad)), field
-    # the legacy path no longer losing anything means the detector is blind
+    # the legacy method no longer losing anything means the detector is blind
     blind = [dict(r) for r in good]
     blind[0]["lost"] = 0
     assert any("race was not reproduced" in p for p in judge(blind))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pemove import exitcodes
 from pemove.vm import guest
 
 
@@ -53,6 +54,8 @@ def test_setup_error_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     ko = tmp_path / "nonexistent.ko"
-    guest.main(["--results", str(tmp_path), "--ko", str(ko), "--", "true"])
+    code = guest.main(["--results", str(tmp_path), "--ko", str(ko), "--", "true"])
+    assert code == exitcodes.VM_FAILED
     status = json.loads((tmp_path / guest.STATUS_FILE).read_text())
-    assert "insmod" in status["error"] and status["exit"] is None
+    assert "loading" in status["error"] and "ENOENT" in status["error"]
+    assert status["exit"] is None

@@ -78,3 +78,104 @@ def test_words_inside_ordinary_text_are_not_splats():
         "[ 1.0] Oopsie is not a word the kernel prints\n"
     )
     assert kmsg.first_splat(text) is None
+
+
+# --- debug-kernel reports ------------------------------------------------------
+
+ALLOC_FAILURE = """\
+[   40.000000] pemove-test: begin 1234
+[   41.000000] python3: page allocation failure: order:9, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)
+[   41.000001] CPU: 1 UID: 0 PID: 312 Comm: python3 Tainted: G           O       6.12.117-pemove-debug-1 #1
+[   41.000002] Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+[   41.000003] Call Trace:
+[   41.000004]  <TASK>
+[   41.000005]  dump_stack_lvl+0x5d/0x80
+[   41.000006]  warn_alloc+0x1a4/0x1f0
+"""
+
+
+def test_call_trace_without_a_report_names_the_line_before_it():
+    splats = kmsg.find_splats(ALLOC_FAILURE.splitlines())
+    assert [(s.kind, s.lineno) for s in splats] == [("call_trace", 2)]
+    assert "page allocation failure" in splats[0].line
+
+
+def test_call_trace_of_a_report_or_an_allowed_line_is_not_reported_again():
+    text = SPLATS["warning"] + "\n" + ALLOC_FAILURE
+    assert [s.kind for s in kmsg.find_splats(text.splitlines())] == ["warning"]
+    allowed = kmsg.find_splats(
+        ALLOC_FAILURE.splitlines(), allow=[r"allocation failure"]
+    )
+    assert allowed == []
+
+
+def test_far_away_call_trace_is_reported():
+    filler = [f"[ 30.{i:06d}] ordinary line {i}" for i in range(kmsg.TRACE_WINDOW + 5)]
+    lines = [SPLATS["warning"], *filler, *ALLOC_FAILURE.splitlines()]
+    assert [s.kind for s in kmsg.find_splats(lines)] == ["warning", "call_trace"]
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        (
+            "BUG: KASAN: slab-use-after-free in trigger_kasan+0x9e/0xc0 [pemove_trigger]",
+            "kasan",
+        ),
+        ("BUG: KFENCE: out-of-bounds read in test_alloc+0x10/0x20", "kfence"),
+        ("UBSAN: array-index-out-of-bounds in drivers/md/pemove.c:12:3", "ubsan"),
+        (
+            "ODEBUG: free active (active state 0) object: 000000007a2b object type: timer_list hint: f+0x0/0x10",
+            "odebug",
+        ),
+        (
+            "kmemleak: 3 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+            "kmemleak",
+        ),
+        (
+            "kmemleak: 1 new suspected memory leak (see /sys/kernel/debug/kmemleak)",
+            "kmemleak",
+        ),
+        ("unreferenced object 0xffff888004a1d800 (size 1024):", "kmemleak"),
+        ("kmemleak: Kernel memory leak detector disabled", "kmemleak"),
+        ("WARNING: possible circular locking dependency detected", "lockdep"),
+        ("WARNING: possible recursive locking detected", "lockdep"),
+        ("WARNING: inconsistent lock state", "lockdep"),
+        ("WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected", "lockdep"),
+        ("WARNING: bad unlock balance detected!", "lockdep"),
+        ("WARNING: held lock freed!", "lockdep"),
+        ("WARNING: kworker/0:1/33 still has locks held!", "lockdep"),
+        ("WARNING: suspicious RCU usage", "lockdep"),
+        ("BUG: MAX_LOCKDEP_CHAINS too low!", "lockdep"),
+        (
+            "BUG: sleeping function called from invalid context at mm/slab.h:739",
+            "atomic_sleep",
+        ),
+        ("BUG: scheduling while atomic: fio/412/0x00000002", "atomic_sleep"),
+        (
+            "list_add corruption. prev->next should be next (ffff8880), but was 0000. (prev=ffff8880).",
+            "list_corruption",
+        ),
+        ("list_del corruption, ffff888004a1d800->next is NULL", "list_corruption"),
+        (
+            "list_add double add: new=ffff88800bbd7c60, prev=ffff88800bbd7c60, next=ffff88800bbd7c50.",
+            "list_corruption",
+        ),
+        ("refcount_t: underflow; use-after-free.", "refcount"),
+        (
+            "BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 41s!",
+            "workqueue_lockup",
+        ),
+        (
+            "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [kworker/0:1:33]",
+            "soft_lockup",
+        ),
+        ("rcu: INFO: rcu_preempt self-detected stall on CPU", "rcu_stall"),
+        ("kernel BUG at drivers/md/pemove.c:120!", "bug"),
+        ("BUG: unable to handle page fault for address: ffffc90000a3f000", "bug"),
+    ],
+)
+def test_debug_reports_are_classified(line, kind):
+    splat = kmsg.first_splat(f"[   20.100000] {line}\n")
+    assert splat is not None and splat.kind == kind, splat
+    assert kind in kmsg.KINDS

@@ -8,14 +8,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pemove import exitcodes
-from pemove.vm import guest, runner
-from pemove.vm.cli import parse_size
+from pemove.vm import boot, guest, runner
 from pemove.vm.kernels import Kernel
 from pemove.vm.proc import Group
+from pemove.wait import wait_until
 
 K = Kernel(
     "6.12.117+deb12-amd64", Path("/boot/vmlinuz-6.12.117+deb12-amd64"), Path("/b")
@@ -99,14 +100,6 @@ def test_make_disks_sparse(tmp_path):
     assert all(p.stat().st_blocks == 0 for p in images)
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("512M", 512 << 20), ("1G", 1 << 30), ("4GiB", 4 << 30), ("4096", 4096)],
-)
-def test_parse_size(text, size):
-    assert parse_size(text) == size
-
-
 def write_status(d: Path, **status) -> None:
     (d / guest.STATUS_FILE).write_text(
         json.dumps({"exit": None, "error": None, **status})
@@ -161,6 +154,39 @@ def test_judge_guest_setup_error(tmp_path):
     assert "did not unload" in reason
 
 
+def test_outcome_lists_and_finds_the_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("status.json", "sub/junit-6.1.xml", "demo.json"):
+        (tmp_path / name).write_text("{}")
+    files = runner.found_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == [
+        "demo.json",
+        "status.json",
+        "sub/junit-6.1.xml",
+    ]
+    out = runner.Outcome(0, "command exited with 0", tmp_path, "6.1", files)
+    assert out.ok
+    assert out.file("junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
+    assert out.file("sub/junit-6.1.xml") == tmp_path / "sub" / "junit-6.1.xml"
+    assert out.file("bench-guest.json") is None
+    assert out.missing("bench-guest.json") == (
+        f"the VM wrote no bench-guest.json (exit 0: command exited with 0); "
+        f"see the logs in {tmp_path}"
+    )
+
+
+def test_run_that_cannot_start_says_why(monkeypatch):
+    monkeypatch.setattr(boot.shutil, "which", lambda name: None)
+    out = boot.run(["true"])
+    assert (out.code, out.results, out.files) == (exitcodes.VM_FAILED, None, ())
+    assert "qemu-system-x86_64 is not installed" in out.reason
+    monkeypatch.setattr(boot.shutil, "which", lambda name: "/usr/bin/" + name)
+    out = boot.run(["true"], kernel="9.99")
+    assert out.code == exitcodes.VM_FAILED and not out.ok
+    assert "no installed kernel matches '9.99'" in out.reason
+    assert out.file("status.json") is None
+
+
 def test_console_filter_keeps_command_stderr():
     out = io.BytesIO()
     f = runner._ConsoleFilter(out)
@@ -178,6 +204,18 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+def _pid_written(pidfile: Path) -> Callable[[], bool]:
+    return lambda: pidfile.exists() and bool(pidfile.read_text().strip())
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    """The process ``pid`` ends within ``timeout`` s (a test failure otherwise)."""
+    try:
+        wait_until(lambda: not _alive(pid), timeout, f"process {pid} to end")
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
+
+
 def test_group_timeout_kills_grandchildren(tmp_path):
     pidfile = tmp_path / "pid"
     # The grandchild (a stand-in for QEMU) is not our child, and ignores SIGHUP.
@@ -185,16 +223,12 @@ def test_group_timeout_kills_grandchildren(tmp_path):
     log = io.BytesIO()
     start = time.monotonic()
     with Group(["sh", "-c", script], stdout=log, stderr=log, log=io.BytesIO()) as g:
-        while not pidfile.exists() or not pidfile.read_text().strip():
-            time.sleep(0.05)
+        wait_until(_pid_written(pidfile), 20, "the grandchild's pid", interval=0.05)
         rc = g.wait(time.monotonic() + 1.0)
     assert rc is None and g.timed_out
     assert time.monotonic() - start < 20
     grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    _wait_gone(grandchild, 5)
     assert b"started" in log.getvalue()
 
 
@@ -210,17 +244,11 @@ def test_group_reaper_kills_tree_when_parent_dies(tmp_path):
         "time.sleep(300)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 20
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(_pid_written(pidfile), 20, "the grandchild's pid", interval=0.05)
     grandchild = int(pidfile.read_text())
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    _wait_gone(grandchild, 10)
 
 
 def test_group_returns_exit_status():

@@ -7,6 +7,7 @@ a block by hand must show up in the verifier's report.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pemove.wait import wait_until
 from pemove.workload import blockfmt
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger
@@ -58,9 +60,13 @@ def _fill(image: str) -> Ledger:
     ] + [BufferedWriter(image, led, 3, parts[3], stop, seed=SEED + 3, batch=4)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and min(len(h) for h in led.history.values()) < 2:
-        time.sleep(0.01)
+    with contextlib.suppress(TimeoutError):  # the tests judge what was written
+        wait_until(
+            lambda: min(len(h) for h in led.history.values()) >= 2,
+            30,
+            "two writes of every block",
+            interval=0.01,
+        )
     stop.set()
     join_all(threads)
     return led
@@ -109,11 +115,13 @@ def test_verify_sees_a_lost_and_a_corrupt_block(image: str) -> None:
 def test_deadline_stops_writers(image: str) -> None:
     led = Ledger("lv", 16)
     stop = threading.Event()
+    # Long enough for the thread to start and write on a loaded host (50 ms
+    # was not); the writer must then stop by itself.
     w = DirectWriter(
-        image, led, 0, [0, 1], stop, deadline_ns=time.monotonic_ns() + 50_000_000
+        image, led, 0, [0, 1], stop, deadline_ns=time.monotonic_ns() + 1_000_000_000
     )
     w.start()
-    w.join(5)
+    w.join(10)
     assert not w.is_alive()
     assert w.writes > 0
     join_all([w])
@@ -132,9 +140,7 @@ def test_file_writer_acks_and_check(tmp_path: Path) -> None:
     stop = threading.Event()
     fw = FileWriter(tmp_path, stop, files=4, max_bytes=4096, seed=SEED)
     fw.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(fw.acked) < 4:
-        time.sleep(0.01)
+    wait_until(lambda: len(fw.acked) >= 4, 30, "all four files written", interval=0.01)
     stop.set()
     join_all([fw])
     rep = FileReport()

@@ -1,8 +1,9 @@
 """``pemove bench``: boot one VM, measure every candidate side by side, report.
 
-The host boots one VM with the VM runner (``python -m pemove.vm.cli``, no
-virtual disks: every benchmark runs on brd RAM disks made inside) and runs
-``python -m pemove.bench.guest`` there.  From the guest's raw samples it
+The host boots one VM with :func:`pemove.vm.run` (no virtual disks: every
+benchmark runs on brd RAM disks made inside) and runs ``python -m
+pemove.bench.guest`` there, then takes the guest's result file from the run's
+:class:`~pemove.vm.Outcome`.  From the guest's raw samples it
 writes, in ``--out``:
 
 - ``bench-<kernel>-<date>.json``: the raw samples and the aggregated summary;
@@ -26,19 +27,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pemove import exitcodes
+from pemove import exitcodes, vm
+from pemove.bench.common import GUEST_RESULT, PHASES
+from pemove.vm import guest
 
-__all__ = ["main", "merge", "register", "run"]
-
-GUEST_RESULT = "bench-guest.json"
+__all__ = ["guest_argv", "main", "merge", "register", "run"]
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,7 +55,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         metavar="PHASES",
-        help="comma-separated subset of iopath,move,stall,scaling (default: all)",
+        help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
     )
     p.add_argument(
         "--out",
@@ -104,14 +103,9 @@ def _err(msg: str) -> None:
     print(f"pemove bench: {msg}", file=sys.stderr)
 
 
-def vm_argv(args: argparse.Namespace, results: str) -> list[str]:
-    """The VM runner's argv for this run (no shell anywhere)."""
-    timeout = args.timeout or (2400 if args.quick else 3600)
-    argv = [sys.executable, "-m", "pemove.vm.cli", "--disks", "0", "--memory", "3G"]
-    if args.kernel:
-        argv += ["--kernel", args.kernel]
-    argv += ["--timeout", f"{timeout:g}", "--results", results, "--"]
-    argv += [sys.executable, "-m", "pemove.bench.guest"]
+def guest_argv(args: argparse.Namespace) -> list[str]:
+    """The guest's command line for this run (no shell anywhere)."""
+    argv = [sys.executable, "-m", "pemove.bench.guest"]
     if args.quick:
         argv.append("--quick")
     if args.only:
@@ -120,24 +114,27 @@ def vm_argv(args: argparse.Namespace, results: str) -> list[str]:
 
 
 def _boot(args: argparse.Namespace) -> tuple[Path | None, int]:
-    # Kept after the run: the console log and dmesg are there if it failed.
-    results = tempfile.mkdtemp(prefix="pemove-bench-")
-    argv = vm_argv(args, results)
-    # The guest's progress goes to our stderr; stdout stays for the report.
-    proc = subprocess.run(argv, stdout=sys.stderr, check=False)
-    found = sorted(Path(results).rglob(GUEST_RESULT))
-    if not found:
+    outcome = vm.run(
+        guest_argv(args),
+        kernel=args.kernel,
+        disks=0,
+        memory="3G",
+        timeout=args.timeout or (2400 if args.quick else 3600),
+        # Kept after the run: the console log and dmesg are there if it failed.
+        results=Path(tempfile.mkdtemp(prefix="pemove-bench-")),
+        # The guest's progress goes to our stderr; stdout stays for the report.
+        stdout=sys.stderr.buffer,
+    )
+    found = outcome.file(GUEST_RESULT)
+    if found is None:
+        _err(outcome.missing(GUEST_RESULT))
+        return None, outcome.code or exitcodes.VM_FAILED
+    if not outcome.ok:
         _err(
-            f"the VM wrote no {GUEST_RESULT} (exit {proc.returncode}); see the VM "
-            f"runner's messages above and the logs in {results}"
+            f"the VM run exited {outcome.code} ({outcome.reason}); reporting what it "
+            f"measured (logs in {outcome.results})"
         )
-        return None, proc.returncode or exitcodes.VM_FAILED
-    if proc.returncode != exitcodes.OK:
-        _err(
-            f"the VM run exited {proc.returncode}; reporting what it measured "
-            f"(logs in {found[-1].parent})"
-        )
-    return found[-1], proc.returncode
+    return found, outcome.code
 
 
 def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -147,8 +144,6 @@ def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     which boot (its start time) every phase came from, and errors are kept
     only for phases no document measured.
     """
-    from pemove.bench.guest import PHASES
-
     doc = dict(docs[0])
     doc["sources"] = {ph: doc.get("started") for ph in PHASES if ph in doc}
     for other in docs[1:]:
@@ -170,7 +165,7 @@ def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def _write(
     doc: dict[str, Any], agg: dict[str, Any], out: Path, plots: bool
 ) -> list[Path]:
-    from pemove.bench import report
+    from pemove.bench import markdown
 
     out.mkdir(parents=True, exist_ok=True)
     date = (
@@ -181,7 +176,7 @@ def _write(
     json_path = stem.with_name(stem.name + ".json")
     json_path.write_text(json.dumps({"raw": doc, "summary": agg}, indent=1) + "\n")
     md_path = stem.with_name(stem.name + ".md")
-    md_path.write_text(report.markdown(agg) + "\n")
+    md_path.write_text(markdown.markdown(agg) + "\n")
     written = [json_path, md_path]
     if plots:
         try:
@@ -195,14 +190,12 @@ def _write(
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmarks in a VM (or report on ``--from``); returns an exit code."""
-    from pemove.bench import report
+    from pemove.bench import aggregate, markdown
 
     if args.from_files:
         srcs, rc = list(args.from_files), exitcodes.OK
-    elif os.environ.get("PEMOVE_GUEST") == "1":
-        _err(
-            "inside a pemove VM: run 'python -m pemove.bench.guest' here, or 'pemove bench' on the host"
-        )
+    elif refusal := guest.host_only("pemove bench", "python -m pemove.bench.guest"):
+        print(refusal, file=sys.stderr)
         return exitcodes.USAGE
     else:
         found, rc = _boot(args)
@@ -214,12 +207,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         _err(f"cannot read {' '.join(map(str, srcs))}: {exc}")
         return exitcodes.FAILED
-    agg = report.aggregate(doc)
+    agg = aggregate.aggregate(doc)
     written = _write(doc, agg, args.out, not args.no_plots)
     if args.json:
         print(json.dumps(agg, indent=1))
     else:
-        print(report.markdown(agg))
+        print(markdown.markdown(agg))
     for path in written:
         _err(f"wrote {path}")
     if rc != exitcodes.OK:

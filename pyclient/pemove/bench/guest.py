@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from pemove.bench import devices, fio, iopath, memory, move, stall
+from pemove.bench.common import GUEST_RESULT, MIB, PHASES, log
 from pemove.control import CONTROL_NODE, Control
+from pemove.vm import guest
+from pemove.workload import blockdev
 
-__all__ = ["PHASES", "PROFILES", "RESULT_FILE", "main"]
-
-RESULT_FILE = "bench-guest.json"
-PHASES = ("iopath", "move", "stall", "scaling")
+__all__ = ["PROFILES", "main"]
 
 #: Sizes, run times and repeats.  "full" is meant to take well under 20
 #: minutes under TCG on a quiet 2-core host; "quick" about a third of that.
@@ -61,45 +61,29 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
+def _fio_timing(p: dict[str, Any]) -> dict[str, Any]:
+    """A profile's fio run time, ramp and repeats, as run_iopath/run_scaling take them."""
+    return {k: p[k] for k in ("runtime", "ramp", "repeats")}
 
 
 def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
-    mib = devices.MIB
     if name == "iopath":
-        size = p["size_mib"] * mib
+        size = p["size_mib"] * MIB
         # Disk 0 for dm-linear, disk 1 for raw and both pemove LVs.
-        with devices.brd(2, 2 * p["size_mib"] + 4) as disks:
-            for d in disks:
-                devices.fill(d, 0, 2 * size)
-            return iopath.run_iopath(
-                ctl,
-                disks,
-                size=size,
-                runtime=p["runtime"],
-                ramp=p["ramp"],
-                repeats=p["repeats"],
-            )
+        with devices.brd(2, 2 * p["size_mib"] + 4, filled=2 * size) as disks:
+            return iopath.run_iopath(ctl, disks, size=size, **_fio_timing(p))
     if name == "move":
         return move.run_moves(ctl, p["sizes_mib"], p["repeats"])
     if name == "stall":
         return stall.run_stall(ctl, p["extent_mib"], p["runtime"])
     if name == "scaling":
-        size = p["size_mib"] * mib
+        size = p["size_mib"] * MIB
         n = len(p["le_counts"])
-        with devices.brd(1, n * p["size_mib"] + 4) as (disk,):
-            devices.fill(disk, 0, n * size)
+        with devices.brd(1, n * p["size_mib"] + 4, filled=n * size) as (disk,):
             mem = memory.run_memory(ctl, disk, size, p["le_counts"])
             try:
                 iops = iopath.run_scaling(
-                    ctl,
-                    disk,
-                    size=size,
-                    le_counts=p["le_counts"],
-                    runtime=p["runtime"],
-                    ramp=p["ramp"],
-                    repeats=p["repeats"],
+                    ctl, disk, size=size, le_counts=p["le_counts"], **_fio_timing(p)
                 )
             except fio.FioError as exc:
                 # Keep the memory figures; the caller records the error.
@@ -135,14 +119,13 @@ def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
         "errors": [],
         "seconds": {},
     }
-    for mod in ("dm-mod", "dm-mirror"):
-        subprocess.run(["modprobe", mod], capture_output=True, check=False)
+    blockdev.modprobe("dm-mod", "dm-mirror")
     # The node devtmpfs makes; discovery (pyudev) only when it is elsewhere.
     node = CONTROL_NODE if os.path.exists(CONTROL_NODE) else None
     with Control(node) as ctl:
         doc["module"] = ".".join(map(str, ctl.version().version))
         for name in phases:
-            _log(f"phase {name}")
+            log(f"phase {name}")
             t0 = time.monotonic()
             try:
                 doc[name] = _phase(ctl, name, params[name])
@@ -150,7 +133,7 @@ def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
                     doc["errors"].append(f"{name}: {doc[name]['error']}")
             except Exception as exc:  # noqa: BLE001 - recorded; the next phase still runs
                 doc["errors"].append(f"{name}: {exc}")
-                _log(f"phase {name} failed:\n{traceback.format_exc()}")
+                log(f"phase {name} failed:\n{traceback.format_exc()}")
             doc["seconds"][name] = round(time.monotonic() - t0, 1)
             out.write_text(json.dumps(doc, indent=1) + "\n")
     return doc
@@ -170,23 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--out",
         type=Path,
-        help="result file (default: $PEMOVE_RESULTS/" + RESULT_FILE + ")",
+        default=Path(GUEST_RESULT),
+        help="result file; a relative one goes into $PEMOVE_RESULTS when that is set "
+        "(default: %(default)s)",
     )
     args = p.parse_args(argv)
     phases = [x for x in args.only.split(",") if x]
     bad = [x for x in phases if x not in PHASES]
     if bad:
         p.error(f"unknown phase(s) {', '.join(bad)}; choose from {', '.join(PHASES)}")
-    out = args.out
-    if out is None:
-        results = os.environ.get("PEMOVE_RESULTS")
-        if not results:
-            p.error(
-                "no --out and no $PEMOVE_RESULTS: run it through 'pemove bench' or 'pemove vm'"
-            )
-        out = Path(results) / RESULT_FILE
+    out = guest.results_file(args.out)
     doc = run("quick" if args.quick else "full", phases, out)
-    _log(f"wrote {out}")
+    log(f"wrote {out}")
     return 1 if doc["errors"] else 0
 
 

@@ -18,24 +18,18 @@ loaded host.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pemove import lvs
 from pemove.bench import devices, fio
+from pemove.bench.common import CANDIDATES, QD32, log
 from pemove.control import Control, Extent
 
-__all__ = ["CANDIDATES", "run_iopath", "run_scaling"]
-
-CANDIDATES = ("raw", "dm-linear", "pemove-notrack", "pemove-track")
-QD32 = ("randread-4k-qd32", "randwrite-4k-qd32")
+__all__ = ["run_iopath", "run_scaling"]
 
 # Extent size of the IO-path LVs: LVM2's default, 4 MiB.
 _EXTENT_SECTORS = 8192
-
-
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
 def run_iopath(
@@ -72,17 +66,17 @@ def run_iopath(
             devices.dm_linear("bench", disks[0], sectors)
         )
         _, nodes["pemove-notrack"] = stack.enter_context(
-            devices.pemove_lv(
+            lvs.temporary(
                 ctl, "benchnt", _EXTENT_SECTORS, extents(sectors), notrack=True
             )
         )
         _, nodes["pemove-track"] = stack.enter_context(
-            devices.pemove_lv(ctl, "benchtr", _EXTENT_SECTORS, extents(0))
+            lvs.temporary(ctl, "benchtr", _EXTENT_SECTORS, extents(0))
         )
         for rep in range(repeats):
             k = rep % len(CANDIDATES)
             order = CANDIDATES[k:] + CANDIDATES[:k]
-            _log(f"io path: repeat {rep + 1}/{repeats}, order {', '.join(order)}")
+            log(f"io path: repeat {rep + 1}/{repeats}, order {', '.join(order)}")
             for wl in workloads:
                 args = fio.global_args(runtime, ramp)
                 for cand in order:
@@ -141,12 +135,12 @@ def run_scaling(
             base = i * size // 512
             extents = [Extent(pv.major, pv.minor, base + j * ext) for j in range(les)]
             _, nodes[les] = stack.enter_context(
-                devices.pemove_lv(ctl, f"benchsc{i}", ext, extents)
+                lvs.temporary(ctl, f"benchsc{i}", ext, extents)
             )
         for rep in range(repeats):
             k = rep % len(le_counts)
             order = list(le_counts[k:]) + list(le_counts[:k])
-            _log(f"scaling: repeat {rep + 1}/{repeats}")
+            log(f"scaling: repeat {rep + 1}/{repeats}")
             for wl in wls:
                 args = fio.global_args(runtime, ramp)
                 for les in order:

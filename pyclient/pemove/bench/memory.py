@@ -14,20 +14,17 @@ again.  Recorded per LV:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pemove import lvs
 from pemove.bench import devices
+from pemove.bench.common import log
 from pemove.control import Control, Extent
 
 __all__ = ["run_memory"]
 
 _MEMINFO_KEYS = ("Slab", "SUnreclaim", "VmallocUsed", "MemFree")
-
-
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
 def _drop_caches() -> None:
@@ -46,10 +43,10 @@ def run_memory(
     for les, notrack in cases:
         ext = size // 512 // les
         extents = [Extent(pv.major, pv.minor, i * ext) for i in range(les)]
-        _log(f"memory: {'untracked' if notrack else 'tracked'} LV of {les} LEs")
+        log(f"memory: {'untracked' if notrack else 'tracked'} LV of {les} LEs")
         _drop_caches()
         slab0, mem0 = devices.slab_bytes(), devices.meminfo()
-        with devices.pemove_lv(ctl, "benchmem", ext, extents, notrack=notrack):
+        with lvs.temporary(ctl, "benchmem", ext, extents, notrack=notrack):
             slab1, mem1 = devices.slab_bytes(), devices.meminfo()
             info = ctl.lv_status("benchmem", le_count=0).info
         deltas = {

@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from pemove import lvs
 from pemove.bench import devices
+from pemove.bench.common import COPY_TOOLS, MIB, log
 from pemove.bench.lvm import Lvm, LvmError
 from pemove.control import Control, Extent
 
-__all__ = ["METHODS", "run_moves"]
-
-METHODS = ("pemove", "dd", "pvmove")
-MIB = devices.MIB
+__all__ = ["run_moves"]
 
 # Room for the LVM2 label, metadata area and 1 MiB data alignment.
 _LVM_SLACK_MIB = 8
-
-
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
 def _pemove(
@@ -47,7 +41,7 @@ def _pemove(
     sectors = mib * MIB // 512
     pvs = [Extent.from_path(d) for d in disks]
     out = []
-    with devices.pemove_lv(ctl, "benchmv", sectors, [pvs[0]]):
+    with lvs.temporary(ctl, "benchmv", sectors, [pvs[0]]):
         for rep in range(repeats):
             dest = pvs[(rep + 1) % 2]
             t0 = time.monotonic()
@@ -90,7 +84,7 @@ def _pvmove(disks: Sequence[str], mib: int, repeats: int) -> list[dict[str, Any]
     lvm.run("pvcreate", "-y", "-ff", *disks)
     try:
         lvm.run("vgcreate", "-y", "-s", f"{mib}m", vg, *disks)
-        # -Zn: the LV keeps the pattern devices.fill() wrote, so real data moves.
+        # -Zn: the LV keeps the pattern blockdev.fill() wrote, so real data moves.
         lvm.run("lvcreate", "-y", "-Zn", "-L", f"{mib}m", "-n", "lv", vg, disks[0])
         for rep in range(repeats):
             src, dst = (disks[0], disks[1]) if rep % 2 == 0 else (disks[1], disks[0])
@@ -115,26 +109,25 @@ def run_moves(
     errors: list[str] = []
     disk_mib = max(sizes_mib) + _LVM_SLACK_MIB
     with devices.brd(2, disk_mib) as disks:
-        for d in disks:
-            devices.fill(d, 0, disk_mib * MIB)
         for mib in sizes_mib:
-            for method in METHODS:
-                if method == "pvmove" and not with_pvmove:
+            for tool in COPY_TOOLS:
+                if tool == "pvmove" and not with_pvmove:
                     continue
-                _log(f"move: {mib} MiB by {method}, {repeats} samples")
+                log(f"move: {mib} MiB by {tool}, {repeats} samples")
                 try:
-                    if method == "pemove":
+                    if tool == "pemove":
                         got = _pemove(ctl, disks, mib, repeats)
-                    elif method == "dd":
+                    elif tool == "dd":
                         got = _dd(disks, mib, repeats)
                     else:
                         got = _pvmove(disks, mib, repeats)
                 except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-                    errors.append(f"{method} {mib} MiB: {exc}")
-                    _log(f"move: {method} {mib} MiB failed: {exc}")
+                    errors.append(f"{tool} {mib} MiB: {exc}")
+                    log(f"move: {tool} {mib} MiB failed: {exc}")
                     continue
                 for rep, s in enumerate(got):
-                    samples.append({"method": method, "pe_mib": mib, "rep": rep, **s})
+                    # "method" is the samples' name for the copy tool (COPY_TOOLS).
+                    samples.append({"method": tool, "pe_mib": mib, "rep": rep, **s})
     return {
         "device": "brd",
         "sizes_mib": list(sizes_mib),

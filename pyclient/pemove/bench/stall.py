@@ -12,16 +12,17 @@ runs are compared, next to the hold time each PE_MOVE reports.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from typing import Any
 
+from pemove import lvs
 from pemove.bench import devices, fio
+from pemove.bench.common import MIB, log
 from pemove.control import Control, Extent
+from pemove.wait import wait_until
 
 __all__ = ["run_stall"]
 
-MIB = devices.MIB
 _LV = "benchst"
 _LES = 4
 _JOBS = (
@@ -32,10 +33,6 @@ _JOBS = (
 )
 # Pause between moves: IO gets to run unlocked between two moves.
 _GAP_S = 0.05
-
-
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
 def _argv(node: str, extent: int, runtime: float) -> list[str]:
@@ -51,12 +48,23 @@ def _argv(node: str, extent: int, runtime: float) -> list[str]:
 def _wait_for_io(ctl: Control, proc: subprocess.Popen[str], timeout: float) -> float:
     """Wait until the LV has seen some IO since fio started; return when."""
     first = ctl.lv_status(_LV, le_count=0).counters.bios
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ctl.lv_status(_LV, le_count=0).counters.bios > first + 64:
-            return time.monotonic()
-        time.sleep(0.05)
-    raise fio.FioError("fio did not start IO on the LV in time")
+    try:
+        wait_until(
+            lambda: (
+                proc.poll() is not None
+                or ctl.lv_status(_LV, le_count=0).counters.bios > first + 64
+            ),
+            timeout,
+            "fio's IO to reach the LV",
+            interval=0.05,
+        )
+    except TimeoutError:
+        raise fio.FioError("fio did not start IO on the LV in time") from None
+    if proc.poll() is not None:
+        raise fio.FioError(
+            f"fio exited ({proc.returncode}) before its IO reached the LV"
+        )
+    return time.monotonic()
 
 
 def _fio(
@@ -104,20 +112,21 @@ def run_stall(ctl: Control, extent_mib: int, runtime: float) -> dict[str, Any]:
     extent = extent_mib * MIB
     disk_mib = _LES * extent_mib + 8
     with devices.brd(2, disk_mib) as disks:
-        for d in disks:
-            devices.fill(d, 0, disk_mib * MIB)
         pv0, pv1 = (Extent.from_path(d) for d in disks)
-        es = extent // 512
+        extent_sectors = extent // 512
         # LE i at disk 0, slot i + 1; slot 0 of disk 0 and of disk 1 are where
         # LE 0 goes back and forth.
-        home = [Extent(pv0.major, pv0.minor, (i + 1) * es) for i in range(_LES - 1)]
+        home = [
+            Extent(pv0.major, pv0.minor, (i + 1) * extent_sectors)
+            for i in range(_LES - 1)
+        ]
         extents = [Extent(pv0.major, pv0.minor, 0), *home]
         targets = [Extent(pv0.major, pv0.minor, 0), Extent(pv1.major, pv1.minor, 0)]
-        with devices.pemove_lv(ctl, _LV, es, extents) as (_, node):
+        with lvs.temporary(ctl, _LV, extent_sectors, extents) as (_, node):
             argv = _argv(node, extent, runtime)
-            _log(f"stall: idle, {runtime:g} s")
+            log(f"stall: idle, {runtime:g} s")
             idle, _ = _fio(argv, runtime, None, targets)
-            _log(f"stall: moving {extent_mib} MiB LE 0 back and forth, {runtime:g} s")
+            log(f"stall: moving {extent_mib} MiB LE 0 back and forth, {runtime:g} s")
             busy, moves = _fio(argv, runtime, ctl, targets)
     phases = [{"phase": "idle", **j} for j in idle] + [
         {"phase": "moving", **j} for j in busy

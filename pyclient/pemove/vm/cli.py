@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from pemove import exitcodes
-from pemove.vm import accel, build, kernels, kmsg, runner
+from pemove.units import parse_size
+from pemove.vm import boot, kernels
 
-__all__ = ["parse_size", "register", "run_vm"]
-
-_SIZE = re.compile(r"^(\d+)([KMGT]?)(?:i?B)?$", re.IGNORECASE)
+__all__ = ["register", "run_vm"]
 
 EPILOG = """\
 The command runs as root in the guest, in the current directory, with:
@@ -29,14 +26,6 @@ examples:
   pemove vm --kernel 6.12 -- python -m pytest tests/guest -k move
   pemove vm --kernel ~/src/linux --disks 2 -- sh -c 'cat /proc/modules'
 """
-
-
-def parse_size(text: str) -> int:
-    """Parse ``512M``, ``1G``, ``4GiB`` or a byte count into bytes."""
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}; use e.g. 512M or 2G")
-    return int(m.group(1)) << (10 * " KMGT".index((m.group(2) or " ").upper()))
 
 
 def _positive(text: str) -> int:
@@ -143,53 +132,30 @@ def _err(msg: str) -> None:
 
 def run_vm(args: argparse.Namespace) -> int:
     """Carry out ``pemove vm`` for parsed *args*; returns an exit code."""
-    started = time.monotonic()  # --timeout covers everything from here
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
         _err("no command given; usage: pemove vm [options] -- COMMAND...")
         return exitcodes.USAGE
-    if shutil.which("qemu-system-x86_64") is None:
-        _err(
-            "qemu-system-x86_64 is not installed; run 'make deps' (apt-get install qemu-system-x86)"
-        )
-        return exitcodes.VM_FAILED
-    try:
-        kernel = kernels.resolve(args.kernel)
-        ko = None if args.no_module else build.build_module(kernel)
-        root = args.results or (build.repo_root() / "results" / "vm")
-    except (kernels.KernelNotFound, build.BuildError) as e:
-        _err(str(e))
-        return exitcodes.VM_FAILED
-    cfg = runner.VMConfig(
-        kernel=kernel,
-        command=command,
-        ko=ko,
+    outcome = boot.run(
+        command,
+        kernel=args.kernel,
         disks=args.disks,
         disk_size=args.disk_size,
         memory=args.memory,
         cpus=args.cpus,
         timeout=args.timeout,
-        accel=accel.choose(
-            args.accel,
-            kernel.image
-            if not kernel.is_tree
-            else kernel.image / "arch/x86/boot/bzImage",
-        ),
-        results=runner.Path(root),
-        module_params=list(args.module_param),
-        allow=(*kmsg.DEFAULT_ALLOW, *args.allow),
-        started=started,
+        accel=args.accel,
+        results=Path(args.results) if args.results else None,
+        module=not args.no_module,
+        module_params=args.module_param,
+        allow=args.allow,
     )
-    try:
-        outcome = runner.run(cfg)
-    except (OSError, ValueError) as e:
-        _err(str(e))
-        return exitcodes.VM_FAILED
-    if outcome.code != exitcodes.OK:
+    if not outcome.ok:
         _err(outcome.reason)
-    _err(f"{kernel.release}: results in {outcome.results}")
+    if outcome.results is not None:
+        _err(f"{outcome.release}: results in {outcome.results}")
     return outcome.code
 
 

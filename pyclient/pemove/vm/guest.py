@@ -1,67 +1,162 @@
 """Inside the VM: prepare the environment, run the command, report.
 
 ``pemove vm`` runs ``python -m pemove.vm.guest [options] -- COMMAND...`` in
-the guest.  In order:
+the guest, and so does the Vagrant VM (vagrant/guest-test.sh).  In order:
 
 1. find the fresh disks by their virtio serial (``pemove-d0``, ...), so their
    order does not depend on probe order;
 2. arm the hung-task detector with a short timeout, so a stuck IO shows up
    as a "blocked for more than" report instead of a silent timeout;
-3. load the module (``insmod``, with parameters), unless told not to;
+3. load the module (with parameters), unless told not to; a copy left loaded
+   by an earlier run in the same system is unloaded first;
 4. run COMMAND with PEMOVE_GUEST, PEMOVE_KO, PEMOVE_DISKS and PEMOVE_RESULTS
    set, its stdout and stderr being ours;
 5. unload the module and check that it is gone;
 6. save the kernel log to ``dmesg.txt`` and write ``status.json``, the
    dedicated channel for the exit status: the host treats a missing file as
    a lost status, never as success.
+
+The exit status is the command's; VM_FAILED (6) when the guest could not be
+prepared, or when the command succeeded but the module would not unload.
+
+The command reads its environment with :func:`in_guest`,
+:func:`guest_disks` and :func:`results_file`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import errno
 import json
 import os
+import platform
 import subprocess
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["STATUS_FILE", "find_disks", "main"]
+from pemove import exitcodes
+from pemove.vm.devkmsg import KernelLog
+from pemove.wait import wait_until
+
+__all__ = [
+    "ENV_DISKS",
+    "ENV_GUEST",
+    "ENV_KO",
+    "ENV_RESULTS",
+    "STATUS_FILE",
+    "delete_module",
+    "find_disks",
+    "guest_disks",
+    "host_only",
+    "in_guest",
+    "insert_module",
+    "main",
+    "results_file",
+]
 
 STATUS_FILE = "status.json"
 HUNG_TASK_TIMEOUT = 30
 SERIAL_PREFIX = "pemove-d"
+
+# The command's environment (docs/HACKING.md, "The guest test environment").
+ENV_GUEST = "PEMOVE_GUEST"
+ENV_KO = "PEMOVE_KO"
+ENV_DISKS = "PEMOVE_DISKS"
+ENV_RESULTS = "PEMOVE_RESULTS"
+
+# finit_module(2) and delete_module(2), called directly: no insmod/rmmod
+# process, and the errno itself for whoever asks why.
+_SYSCALLS = {"x86_64": (313, 176), "aarch64": (273, 106)}
 
 
 class SetupError(Exception):
     """The guest could not be prepared; the command was not (fully) run."""
 
 
+# -- the command's environment ------------------------------------------------
+
+
+def in_guest(environ: Mapping[str, str] = os.environ) -> bool:
+    """True inside a pemove VM (or the Vagrant VM): ``PEMOVE_GUEST=1``."""
+    return environ.get(ENV_GUEST) == "1"
+
+
+def host_only(
+    prog: str, here: str, environ: Mapping[str, str] = os.environ
+) -> str | None:
+    """None on the host; in a guest, why ``prog`` refuses to run there and what to run instead."""
+    if not in_guest(environ):
+        return None
+    return f"{prog}: inside a pemove VM: run '{here}' here, or '{prog}' on the host"
+
+
+def guest_disks(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The fresh raw disks, in order (``PEMOVE_DISKS``); empty outside a guest."""
+    return [d for d in environ.get(ENV_DISKS, "").split(":") if d]
+
+
+def results_file(
+    path: str | os.PathLike[str], environ: Mapping[str, str] = os.environ
+) -> Path:
+    """Where a result file goes: ``path`` if absolute, else inside ``$PEMOVE_RESULTS``.
+
+    Outside a guest (no ``PEMOVE_RESULTS``) a relative path is taken as it is.
+    """
+    given = Path(path)
+    results = environ.get(ENV_RESULTS)
+    return given if given.is_absolute() or not results else Path(results) / given
+
+
+# -- preparing the guest ----------------------------------------------------------
+
+
+def _disks_by_serial(sys_block: Path) -> dict[str, str]:
+    found = {}
+    for dev in sys_block.iterdir():
+        try:
+            serial = (dev / "serial").read_text().strip()
+        except OSError:
+            continue
+        if serial.startswith(SERIAL_PREFIX):
+            found[serial] = f"/dev/{dev.name}"
+    return found
+
+
 def find_disks(
-    count: int, sys_block: Path = Path("/sys/block"), wait: float = 10.0
+    count: int | None, sys_block: Path = Path("/sys/block"), wait: float = 10.0
 ) -> list[str]:
     """Return the device nodes of disks ``pemove-d0`` .. ``pemove-d<count-1>``.
 
+    :param count: how many; None for every one there is now, from
+        ``pemove-d0`` on without a gap (a VM whose disks are all present at
+        boot, such as the Vagrant one)
     :raises SetupError: a disk did not show up within *wait* seconds
     """
-    deadline = time.monotonic() + wait
-    while True:
-        by_serial = {}
-        for dev in sys_block.iterdir():
-            try:
-                serial = (dev / "serial").read_text().strip()
-            except OSError:
-                continue
-            if serial.startswith(SERIAL_PREFIX):
-                by_serial[serial] = f"/dev/{dev.name}"
-        wanted = [f"{SERIAL_PREFIX}{i}" for i in range(count)]
-        missing = [s for s in wanted if s not in by_serial]
-        if not missing:
-            return [by_serial[s] for s in wanted]
-        if time.monotonic() >= deadline:
-            raise SetupError(f"disks with serials {', '.join(missing)} did not appear")
-        time.sleep(0.2)
+    if count is None:
+        by_serial = _disks_by_serial(sys_block)
+        count = 0
+        while f"{SERIAL_PREFIX}{count}" in by_serial:
+            count += 1
+    wanted = [f"{SERIAL_PREFIX}{i}" for i in range(count)]
+    try:
+        by_serial = wait_until(
+            lambda: (
+                found
+                if all(s in (found := _disks_by_serial(sys_block)) for s in wanted)
+                else None
+            ),
+            wait,
+            "the disks",
+            interval=0.2,
+        )
+    except TimeoutError:
+        missing = [s for s in wanted if s not in _disks_by_serial(sys_block)]
+        raise SetupError(
+            f"disks with serials {', '.join(missing)} did not appear"
+        ) from None
+    return [by_serial[s] for s in wanted]
 
 
 def arm_hung_task_detector(seconds: int = HUNG_TASK_TIMEOUT) -> None:
@@ -76,38 +171,94 @@ def module_name(ko: Path) -> str:
     return ko.name.removesuffix(".ko").replace("-", "_")
 
 
+def _syscall(index: int, *args: object) -> None:
+    numbers = _SYSCALLS.get(platform.machine())
+    if numbers is None:
+        raise OSError(
+            errno.ENOSYS, f"no module syscalls known for {platform.machine()}"
+        )
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(ctypes.c_long(numbers[index]), *args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def insert_module(ko: Path, params: Sequence[str] = ()) -> None:
+    """Load the module in *ko* with *params* (``key=value`` strings), as insmod does.
+
+    :raises OSError: with the kernel's errno (EEXIST: loaded already)
+    """
+    fd = os.open(ko, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _syscall(
+            0,
+            ctypes.c_int(fd),
+            ctypes.c_char_p(" ".join(params).encode()),
+            ctypes.c_int(0),
+        )
+    finally:
+        os.close(fd)
+
+
+def delete_module(name: str) -> None:
+    """Unload module *name*, as rmmod does (without waiting for its users).
+
+    :raises OSError: with the kernel's errno: EWOULDBLOCK while something
+        holds a reference (an LV, for pemove), ENOENT if it is not loaded
+    """
+    _syscall(1, ctypes.c_char_p(name.encode()), ctypes.c_uint(os.O_NONBLOCK))
+
+
 def load_module(ko: Path, params: Sequence[str]) -> None:
-    """insmod *ko* with *params* (``key=value`` strings)."""
-    res = subprocess.run(
-        ["insmod", str(ko), *params], capture_output=True, text=True, check=False
-    )
-    if res.returncode != 0:
-        raise SetupError(f"insmod {ko} {' '.join(params)} failed: {res.stderr.strip()}")
+    """Load *ko* with *params*, after unloading a copy left by an earlier run."""
+    name = module_name(ko)
+    try:
+        if Path("/sys/module", name).exists():
+            delete_module(name)
+        insert_module(ko, params)
+    except OSError as exc:
+        raise SetupError(
+            f"loading {' '.join([str(ko), *params])} failed: {exc.strerror} "
+            f"({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+        ) from None
 
 
 def unload_module(ko: Path) -> None:
-    """rmmod the module of *ko* and check that it is gone."""
+    """Unload the module of *ko* and check that it is gone."""
     name = module_name(ko)
     if not Path("/sys/module", name).exists():
         raise SetupError(f"module {name} was not loaded at the end of the command")
-    res = subprocess.run(["rmmod", name], capture_output=True, text=True, check=False)
-    if res.returncode != 0 or Path("/sys/module", name).exists():
+    try:
+        delete_module(name)
+    except OSError as exc:
         raise SetupError(
-            f"module {name} did not unload ({res.stderr.strip() or 'still present'}); "
+            f"module {name} did not unload ({exc.strerror}); "
             "the command left LVs or open devices behind"
-        )
+        ) from None
+    if Path("/sys/module", name).exists():
+        raise SetupError(f"module {name} is still present after unloading it")
 
 
 def save_dmesg(path: Path) -> None:
-    """Write the whole kernel log to *path*."""
-    res = subprocess.run(["dmesg"], capture_output=True, check=False)
-    path.write_bytes(res.stdout)
+    """Write the whole kernel log to *path*, as ``dmesg`` prints it."""
+    try:
+        with KernelLog(from_start=True) as log:
+            lines = log.lines()
+    except OSError as exc:
+        lines = [f"(the kernel log could not be read: {exc})"]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m pemove.vm.guest")
     p.add_argument("--results", type=Path, required=True)
-    p.add_argument("--disks", type=int, default=0)
+    p.add_argument(
+        "--disks",
+        type=lambda text: None if text == "all" else int(text),
+        default=0,
+        help="how many pemove-dN disks, or 'all' that are there",
+    )
     p.add_argument("--ko", type=Path)
     p.add_argument("--param", action="append", default=[])
     p.add_argument("--path", help="directory to put first on PATH")
@@ -127,9 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1
     try:
         env = dict(os.environ)
-        env["PEMOVE_GUEST"] = "1"
-        env["PEMOVE_RESULTS"] = str(args.results)
-        env["PEMOVE_DISKS"] = ":".join(find_disks(args.disks))
+        env[ENV_GUEST] = "1"
+        env[ENV_RESULTS] = str(args.results)
+        env[ENV_DISKS] = ":".join(find_disks(args.disks))
         # pytest cannot write its cache to the read-only root.
         env["PYTEST_ADDOPTS"] = (
             env.get("PYTEST_ADDOPTS", "") + " -p no:cacheprovider"
@@ -140,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         arm_hung_task_detector()
         if args.ko is not None:
-            env["PEMOVE_KO"] = str(args.ko)
+            env[ENV_KO] = str(args.ko)
             load_module(args.ko, args.param)
         try:
             code = subprocess.run(args.command, env=env, check=False).returncode
@@ -154,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             unload_module(args.ko)
     except SetupError as e:
         status["error"] = str(e)
+        if status["exit"] in (None, 0):  # a failed command keeps its own code
+            code = exitcodes.VM_FAILED
         print(f"pemove vm (guest): {e}", file=sys.stderr)
     finally:
         try:

@@ -6,7 +6,11 @@ A SPEC is one of:
   /boot whose version starts with it (``6.1`` does not match ``6.12``);
 - an exact release installed under /boot, e.g. ``6.1.0-56-amd64``;
 - a path to a kernel build tree (``make`` run in it): the image is
-  ``arch/x86/boot/bzImage`` and the module is built against the tree.
+  ``arch/x86/boot/bzImage`` and the module is built against the tree;
+- ``debug-6.1`` or ``debug-6.12`` (``base-X.Y`` likewise): the newest
+  kernel built by ``pemove kernel build`` for that series whose config
+  matches the fragments in ``kernel/configs/`` now (see
+  :mod:`pemove.kernel`); a build tree in the cache.
 
 An installed release is usable only with its headers,
 ``/lib/modules/<release>/build``, since the module is built against them.
@@ -22,6 +26,7 @@ __all__ = [
     "DEFAULT_SPEC",
     "Kernel",
     "KernelNotFound",
+    "build_command",
     "installed_kernels",
     "resolve",
 ]
@@ -31,6 +36,9 @@ DEFAULT_SPEC = "6.1"
 
 BOOT = Path("/boot")
 MODULES = Path("/lib/modules")
+
+#: ``debug-6.12``, ``base-6.1``: a kernel built by ``pemove kernel build``.
+_CACHED_SPEC = re.compile(r"^(debug|base)-(\d+\.\d+)$")
 
 
 class KernelNotFound(Exception):
@@ -98,16 +106,73 @@ def _matches_short(release: str, spec: str) -> bool:
     )
 
 
+def build_command(flavour: str, series: str) -> str:
+    """The command that builds the kernel ``<flavour>-<series>`` resolves to."""
+    if flavour == "debug":
+        return f"make kernel-debug SERIES={series}"
+    return f".venv/bin/python -m pemove.kernel.cli build --series {series} --no-debug"
+
+
+def _from_cache(
+    flavour: str, series: str, cache_root: Path | None, configs: Path | None
+) -> Kernel:
+    """The newest cached *flavour* build of *series* matching today's fragments."""
+    from pemove.kernel import build as kbuild
+    from pemove.kernel import cache, config
+
+    root = cache.cache_root() if cache_root is None else cache_root
+    try:
+        digest = kbuild.compose_for(series, flavour == "debug", configs).digest()
+    except config.ConfigError as e:
+        raise KernelNotFound(
+            f"cannot tell which {flavour}-{series} kernel to use: {e}"
+        ) from None
+    found = cache.entries(root)
+    of_series = cache.matching(found, flavour, series)
+    current = [
+        e for e in cache.matching(found, flavour, series, digest) if _usable(e.path)
+    ]
+    if current:
+        return _from_tree(current[0].path)
+    stale = (
+        f" ({len(of_series)} cached build(s) of {flavour}-{series} have an older config)"
+        if of_series
+        else ""
+    )
+    raise KernelNotFound(
+        f"no {flavour} kernel for {series} in {root} matches the config fragments in "
+        f"kernel/configs{stale}; build it (about 15 min) with "
+        f"'{build_command(flavour, series)}' in the checkout"
+    )
+
+
+def _usable(tree: Path) -> bool:
+    return (tree / "arch/x86/boot/bzImage").exists() and (
+        tree / "include/config/kernel.release"
+    ).exists()
+
+
 def resolve(
-    spec: str | None = None, boot: Path = BOOT, modules: Path = MODULES
+    spec: str | None = None,
+    boot: Path = BOOT,
+    modules: Path = MODULES,
+    *,
+    cache_root: Path | None = None,
+    configs: Path | None = None,
 ) -> Kernel:
     """Resolve *spec* (see the module docstring) to a :class:`Kernel`.
 
+    :param cache_root: where ``debug-X.Y`` looks (default: the kernel cache)
+    :param configs: the fragments ``debug-X.Y`` must match (default:
+        ``kernel/configs`` of the checkout)
     :raises KernelNotFound: nothing matches; the message says what is installed
     """
     spec = spec or DEFAULT_SPEC
     if "/" in spec or spec.startswith("."):
         return _from_tree(Path(spec))
+    cached = _CACHED_SPEC.match(spec)
+    if cached:
+        return _from_cache(cached.group(1), cached.group(2), cache_root, configs)
     kernels = installed_kernels(boot, modules)
     exact = [k for k in kernels if k.release == spec]
     if exact:

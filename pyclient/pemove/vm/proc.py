@@ -67,6 +67,7 @@ class Group:
     :param stderr: where the child's stderr is copied (besides *log*)
     :param log: a binary file receiving both streams
     :param env: the child's environment (default: ours)
+    :param cwd: the child's working directory (default: ours)
     """
 
     def __init__(
@@ -77,10 +78,12 @@ class Group:
         stderr: IO[bytes],
         log: IO[bytes],
         env: dict[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self._sinks = (stdout, stderr, log)
         self._env = env
+        self._cwd = cwd
         self._proc: subprocess.Popen[bytes] | None = None
         self._reaper: subprocess.Popen[bytes] | None = None
         self._pumps: list[threading.Thread] = []
@@ -93,6 +96,7 @@ class Group:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self._env,
+            cwd=self._cwd,
             start_new_session=True,
             # One prctl() between fork and exec: safe even with threads.
             preexec_fn=_die_with_parent,  # noqa: PLW1509

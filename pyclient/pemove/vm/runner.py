@@ -8,7 +8,8 @@ dmesg and the console.
 
 Results of a run: ``<results>/<YYYYmmdd-HHMMSS>-<release>/`` with
 ``console.log``, ``dmesg.txt``, ``status.json`` and whatever the command
-wrote to ``$PEMOVE_RESULTS``.
+wrote to ``$PEMOVE_RESULTS``; the :class:`Outcome` lists them.  Callers use
+:func:`pemove.vm.run`, which builds the :class:`VMConfig`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from pemove import exitcodes
 from pemove.vm import guest, kmsg
@@ -56,6 +58,10 @@ class VMConfig:
     :ivar command: the guest command, an argv list
     :ivar ko: the module to load, or None (--no-module)
     :ivar results: the parent of the per-run results directories
+    :ivar cwd: the directory the command runs in (default: ours)
+    :ivar stdout: where the guest's stdout goes (default: our stdout)
+    :ivar stderr: where the guest's stderr goes, kernel console lines
+        filtered out (default: our stderr)
     """
 
     kernel: Kernel
@@ -73,15 +79,58 @@ class VMConfig:
     #: time.monotonic() when the run began (the module build included);
     #: the timeout counts from here.  None: from the start of :func:`run`.
     started: float | None = None
+    cwd: Path | None = None
+    stdout: IO[bytes] | None = None
+    stderr: IO[bytes] | None = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Outcome:
-    """How a run ended: the exit code for ``pemove vm`` and why."""
+    """How a run ended.
+
+    :ivar code: the exit code for ``pemove vm``: the command's own, or
+        VM_FAILED, TIMEOUT (see :func:`judge`)
+    :ivar reason: why, in one line
+    :ivar results: the run's results directory; None if the run failed
+        before it had one (no kernel, a module that did not build)
+    :ivar release: the kernel release that was (or was to be) booted
+    :ivar files: every file in ``results`` after the run, sorted
+    """
 
     code: int
     reason: str
-    results: Path
+    results: Path | None
+    release: str | None = None
+    files: tuple[Path, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The command ran and exited 0, and the kernel reported no problem."""
+        return self.code == exitcodes.OK
+
+    def file(self, name: str) -> Path | None:
+        """The result file called ``name`` (a file name, or a path inside ``results``)."""
+        for path in self.files:
+            if path.name == name or (
+                self.results is not None and path == self.results / name
+            ):
+                return path
+        return None
+
+    def missing(self, name: str) -> str:
+        """Why the result file ``name`` is not there, for a person: exit, reason, logs."""
+        where = f"the logs in {self.results}" if self.results else "the message above"
+        return f"the VM wrote no {name} (exit {self.code}: {self.reason}); see {where}"
+
+    @classmethod
+    def failed(cls, reason: str, release: str | None = None) -> Outcome:
+        """A run that failed before the VM could start."""
+        return cls(exitcodes.VM_FAILED, reason, None, release)
+
+
+def found_files(results_dir: Path) -> tuple[Path, ...]:
+    """Every regular file under ``results_dir``, sorted."""
+    return tuple(sorted(p for p in results_dir.rglob("*") if p.is_file()))
 
 
 def disk_opts(images: Sequence[Path]) -> list[str]:
@@ -138,6 +187,7 @@ def vng_argv(
     # --verbose puts the kernel console on stderr, for console.log.  9p
     # straight away: virtiofsd needs a working FUSE on the host, and a
     # failed try only delays the boot before vng falls back to 9p anyway.
+    # Kernel.image is what vng --run takes: the image file, or the build tree.
     argv = [vng, "--run", str(cfg.kernel.image), "--verbose", "--force-9p"]
     if cfg.accel == "tcg":
         argv.append("--disable-kvm")
@@ -269,11 +319,14 @@ def run(cfg: VMConfig) -> Outcome:
             env.pop("DISPLAY", None)
             # vng starts virtme-run by name: it must find the one beside it.
             env["PATH"] = f"{Path(vng).parent}{os.pathsep}{env.get('PATH', '')}"
-            stderr = _ConsoleFilter(sys.stderr.buffer)
+            stdout = cfg.stdout or sys.stdout.buffer
+            stderr = _ConsoleFilter(cfg.stderr or sys.stderr.buffer)
             with Group(
-                argv, stdout=sys.stdout.buffer, stderr=stderr, log=log, env=env
+                argv, stdout=stdout, stderr=stderr, log=log, env=env, cwd=cfg.cwd
             ) as g:  # type: ignore[arg-type]
                 g.wait(deadline)
                 timed_out = g.timed_out
     code, reason = judge(results_dir, timed_out, cfg.timeout, cfg.allow)
-    return Outcome(code, reason, results_dir)
+    return Outcome(
+        code, reason, results_dir, cfg.kernel.release, found_files(results_dir)
+    )

@@ -4,6 +4,8 @@ Every device made here is named ``pemove-t<something>`` so that the guest
 test fixtures can find and remove leftovers.  Commands are argv lists run
 with :func:`subprocess.run`; ``--noudevsync`` because the test guests often
 run without udev, and the kernel's devtmpfs provides ``/dev/dm-N`` anyway.
+What exists is read from sysfs (:func:`lookup`, :func:`names`), so looking
+costs no ``dmsetup`` process.
 
 Tables (lengths and offsets in 512-byte sectors):
 
@@ -17,7 +19,6 @@ Tables (lengths and offsets in 512-byte sectors):
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "flakey_table",
     "linear_table",
     "lookup",
+    "names",
     "remove",
     "remove_all",
 ]
@@ -56,15 +58,6 @@ def _dmsetup(*args: str) -> str:
             f"{' '.join(argv)} failed: {res.stderr.strip() or res.stdout.strip()}"
         )
     return res.stdout
-
-
-def device_sectors(path: str) -> int:
-    """Size of the block device ``path`` in sectors."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END) // 512
-    finally:
-        os.close(fd)
 
 
 def linear_table(dev: str, length: int, offset: int = 0) -> str:
@@ -139,20 +132,32 @@ def create(name: str, table: str) -> DmDevice:
     return lookup(full)
 
 
+def _existing(sys_block: Path = Path("/sys/block")) -> list[DmDevice]:
+    found = []
+    for entry in sorted(sys_block.glob("dm-*")):
+        try:
+            name = (entry / "dm" / "name").read_text().strip()
+            major, minor = (int(x) for x in (entry / "dev").read_text().split(":"))
+        except (OSError, ValueError):
+            continue  # removed while we looked
+        found.append(DmDevice(name, major, minor))
+    return found
+
+
 def lookup(name: str) -> DmDevice:
     """Find an existing device by name through sysfs (no dmsetup process).
 
     :raises DmError: if there is no such device
     """
-    for entry in Path("/sys/block").glob("dm-*"):
-        try:
-            if (entry / "dm" / "name").read_text().strip() != name:
-                continue
-            major, minor = (int(x) for x in (entry / "dev").read_text().split(":"))
-        except (OSError, ValueError):
-            continue
-        return DmDevice(name, major, minor)
+    for dev in _existing():
+        if dev.name == name:
+            return dev
     raise DmError(f"device-mapper device {name} is not in /sys/block; was it created?")
+
+
+def names(prefix: str = PREFIX) -> list[str]:
+    """The devices whose name starts with ``prefix``, from sysfs (no dmsetup process)."""
+    return [dev.name for dev in _existing() if dev.name.startswith(prefix)]
 
 
 def remove(name: str) -> None:
@@ -161,12 +166,14 @@ def remove(name: str) -> None:
 
 
 def remove_all() -> list[str]:
-    """Remove every ``pemove-t*`` device; returns the names removed."""
-    out = _dmsetup("ls")
-    names = [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
-    for name in names:
-        remove(name)
-    return names
+    """Remove every ``pemove-t*`` device; return one line per device that stayed."""
+    problems = []
+    for name in names():
+        try:
+            remove(name)
+        except DmError as exc:
+            problems.append(f"dm device {name}: {exc}")
+    return problems
 
 
 @contextlib.contextmanager

@@ -37,13 +37,13 @@ class WriteRecord:
 
 @dataclass(frozen=True)
 class MoveEvent:
-    """One move of one LE: its time window, and which path made it."""
+    """One move of one LE: its time window, and the method that made it."""
 
     lv: str
     le: int
     start_ns: int
     end_ns: int
-    path: str
+    method: str
 
 
 @dataclass

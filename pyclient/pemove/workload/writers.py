@@ -35,6 +35,7 @@ with its last acknowledged content.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -42,6 +43,7 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,9 +61,10 @@ __all__ = [
     "Ext4Volume",
     "FileReport",
     "FileWriter",
+    "direct_writers",
     "join_all",
     "partition_lbas",
-    "run_for",
+    "running",
     "write_pass",
 ]
 
@@ -99,7 +102,31 @@ class _Writer(threading.Thread):
         raise NotImplementedError
 
 
-class DirectWriter(_Writer):
+class _BlockWriter(_Writer):
+    """A writer of :mod:`~pemove.workload.blockfmt` blocks to the LBAs it owns."""
+
+    def __init__(
+        self,
+        kind: str,
+        path: str,
+        ledger: Ledger,
+        writer_id: int,
+        lbas: list[int],
+        stop: threading.Event,
+        deadline_ns: int | None,
+        seed: int,
+    ) -> None:
+        super().__init__(f"{kind}-{writer_id}", stop, deadline_ns, seed)
+        if not lbas:
+            raise ValueError("a writer needs at least one LBA")
+        self.path = path
+        self.ledger = ledger
+        self.writer_id = writer_id
+        self.lbas = list(lbas)
+        ledger.claim(self.lbas, writer_id)
+
+
+class DirectWriter(_BlockWriter):
     """One thread writing its LBAs with O_DIRECT, one write in flight.
 
     :param path: the LV's device node
@@ -124,15 +151,10 @@ class DirectWriter(_Writer):
         seed: int = 0,
         sequential: bool = False,
     ) -> None:
-        super().__init__(f"direct-{writer_id}", stop, deadline_ns, seed)
-        if not lbas:
-            raise ValueError("a writer needs at least one LBA")
-        self.path = path
-        self.ledger = ledger
-        self.writer_id = writer_id
-        self.lbas = list(lbas)
+        super().__init__(
+            "direct", path, ledger, writer_id, lbas, stop, deadline_ns, seed
+        )
         self.sequential = sequential
-        ledger.claim(self.lbas, writer_id)
 
     def _run(self) -> None:
         buf = mmap.mmap(-1, BLOCK_SIZE)
@@ -157,7 +179,25 @@ class DirectWriter(_Writer):
             buf.close()
 
 
-class BufferedWriter(_Writer):
+def direct_writers(
+    path: str,
+    ledger: Ledger,
+    parts: Sequence[list[int]],
+    stop: threading.Event,
+    *,
+    deadline_ns: int | None = None,
+    seed: int = 0,
+) -> list[DirectWriter]:
+    """One :class:`DirectWriter` per part of the LBAs: writer ids 1, 2, ... and seeds ``seed``, ``seed + 1``, ..."""
+    return [
+        DirectWriter(
+            path, ledger, i + 1, lbas, stop, deadline_ns=deadline_ns, seed=seed + i
+        )
+        for i, lbas in enumerate(parts)
+    ]
+
+
+class BufferedWriter(_BlockWriter):
     """One thread writing batches through the page cache, acknowledged by fsync.
 
     Parameters as :class:`DirectWriter`, plus ``batch``: blocks per fsync.
@@ -175,15 +215,10 @@ class BufferedWriter(_Writer):
         seed: int = 0,
         batch: int = 8,
     ) -> None:
-        super().__init__(f"buffered-{writer_id}", stop, deadline_ns, seed)
-        if not lbas:
-            raise ValueError("a writer needs at least one LBA")
-        self.path = path
-        self.ledger = ledger
-        self.writer_id = writer_id
-        self.lbas = list(lbas)
+        super().__init__(
+            "buffered", path, ledger, writer_id, lbas, stop, deadline_ns, seed
+        )
         self.batch = batch
-        ledger.claim(self.lbas, writer_id)
 
     def _run(self) -> None:
         buf = bytearray(BLOCK_SIZE)
@@ -380,40 +415,59 @@ class Ext4Volume:
             pass
 
 
-def write_pass(path: str, ledger: Ledger, writer_id: int, lbas: list[int]) -> None:
-    """Write the next generation of each of ``lbas`` once, in order, with O_DIRECT.
+def write_pass(
+    path: str,
+    ledger: Ledger,
+    writer_id: int,
+    lbas: list[int],
+    *,
+    buffered: bool = False,
+) -> None:
+    """Write the next generation of each of ``lbas`` once, in order.
 
-    The caller must have claimed ``lbas`` for ``writer_id``; each write is
-    acknowledged when ``pwrite`` returned the full block.
+    The caller must have claimed ``lbas`` for ``writer_id``.  With O_DIRECT
+    (the default) each write is acknowledged when ``pwrite`` returned the
+    full block; ``buffered`` writes them all through the page cache and
+    acknowledges them together when ``fsync`` returned.
     """
     buf = mmap.mmap(-1, BLOCK_SIZE)
-    fd = os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
+    flags = os.O_WRONLY | os.O_CLOEXEC | (0 if buffered else os.O_DIRECT)
+    fd = os.open(path, flags)
     try:
+        pending = []
         for lba in lbas:
             gen = len(ledger.history[lba]) + 1
             blockfmt.pack_into(buf, lba, writer_id, gen)
             rec = ledger.issue(lba, writer_id, gen, time.monotonic_ns())
             if os.pwrite(fd, buf, lba * BLOCK_SIZE) != BLOCK_SIZE:
-                raise OSError(f"{path}: short O_DIRECT write at LBA {lba}")
-            rec.ack_ns = time.monotonic_ns()
+                raise OSError(f"{path}: short write at LBA {lba}")
+            if buffered:
+                pending.append(rec)
+            else:
+                rec.ack_ns = time.monotonic_ns()
+        if buffered:
+            os.fsync(fd)
+            now = time.monotonic_ns()
+            for rec in pending:
+                rec.ack_ns = now
     finally:
         os.close(fd)
         buf.close()
 
 
-def run_for(threads: list[_Writer], seconds: float, stop: threading.Event) -> None:
-    """Start ``threads``, let them run ``seconds``, stop and join them.
-
-    :raises RuntimeError: naming the first writer that failed, with its error
-    """
+@contextlib.contextmanager
+def running(threads: Sequence[_Writer], stop: threading.Event) -> Iterator[None]:
+    """Start ``threads`` for the ``with`` block; then set ``stop`` and :func:`join_all`."""
     for t in threads:
         t.start()
-    stop.wait(seconds)
-    stop.set()
-    join_all(threads)
+    try:
+        yield
+    finally:
+        stop.set()
+        join_all(threads)
 
 
-def join_all(threads: list[_Writer]) -> None:
+def join_all(threads: Sequence[_Writer]) -> None:
     """Join ``threads``; raise the first error one of them hit."""
     for t in threads:
         t.join()

@@ -1,0 +1,45 @@
+"""What the host side and the guest side of ``pemove bench`` both need to know.
+
+The phase names, the guest's result file, the candidates and workloads the
+report groups by, and the one log helper.  This module imports nothing of the
+measurement code, so :mod:`pemove.bench.cli` (host) can use it without
+loading the guest side.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = [
+    "CANDIDATES",
+    "COPY_TOOLS",
+    "GUEST_RESULT",
+    "MIB",
+    "PHASES",
+    "QD32",
+    "log",
+]
+
+MIB = 1 << 20
+
+#: The benchmark phases, in the order the guest runs them.
+PHASES = ("iopath", "move", "stall", "scaling")
+
+#: The file the guest writes in ``$PEMOVE_RESULTS`` after every phase.
+GUEST_RESULT = "bench-guest.json"
+
+#: IO-path candidates: raw brd, dm-linear, pemove LVs without and with tracking.
+CANDIDATES = ("raw", "dm-linear", "pemove-notrack", "pemove-track")
+
+#: The queue-depth-32 workloads the tracking and scaling targets are judged on.
+QD32 = ("randread-4k-qd32", "randwrite-4k-qd32")
+
+#: What copies one extent in the move phase: PE_MOVE, dd O_DIRECT, LVM2's
+#: pvmove.  The raw samples call this their ``method`` (a field name kept for
+#: the result files already written); it is not :data:`pemove.move.METHODS`.
+COPY_TOOLS = ("pemove", "dd", "pvmove")
+
+
+def log(msg: str) -> None:
+    """A progress line on stderr, prefixed ``bench:``."""
+    print(f"bench: {msg}", file=sys.stderr, flush=True)

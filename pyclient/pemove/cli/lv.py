@@ -1,0 +1,319 @@
+"""``pemove create|remove|list|status|move``: LVs from the command line.
+
+The handlers here only connect the pieces: the argument syntax
+(:mod:`.args`), where extents go (:mod:`pemove.placement`), the move itself
+(:func:`pemove.move.move_extent`), what is printed (:mod:`.output`), the
+report on a failed move (:mod:`.forensics`) and the progress bar
+(:mod:`.progress`).  Failures become a message on stderr and an exit code
+from :func:`pemove.exitcodes.for_error`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from pemove import errors, exitcodes, lvs, placement
+from pemove.cli import output
+from pemove.cli.args import parse_le_spec, parse_pv_spec, parse_to_spec
+from pemove.cli.forensics import failed_line, failed_move
+from pemove.cli.progress import Progress
+from pemove.control import Control
+from pemove.move import METHODS, LegacyFallbackWarning, move_extent
+from pemove.units import parse_size
+
+__all__ = ["register"]
+
+
+def _reports_errors(
+    func: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Turn a PemoveError (or OSError) into its message on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except OSError as exc:
+            print(f"pemove {args.command}: {exc}", file=sys.stderr)
+            return exitcodes.for_error(exc)
+
+    return wrapper
+
+
+# -- create, remove, list, status --------------------------------------------
+
+
+@_reports_errors
+def _cmd_create(args: argparse.Namespace) -> int:
+    if args.extent_size % 512:
+        print(
+            "pemove create: --extent-size must be a multiple of 512 bytes (4 KiB or more)",
+            file=sys.stderr,
+        )
+        return exitcodes.USAGE
+    extent_sectors = args.extent_size // 512
+    extents = placement.allocate(args.pv, extent_sectors)
+    with Control() as ctl:
+        try:
+            info, node = lvs.create(
+                ctl,
+                args.name,
+                extent_sectors,
+                extents,
+                notrack=args.no_track,
+                timeout=args.wait if args.wait > 0 else None,
+            )
+        except errors.NodeTimeout as exc:
+            exc.hint += (
+                f". The LV {args.name} exists; 'pemove remove {args.name}' removes it"
+            )
+            raise
+    if args.json:
+        data = output.info_dict(info)
+        data["node"] = node if args.wait > 0 else None
+        output.print_json(data)
+    else:
+        print(output.info_line(info, node))
+    return exitcodes.OK
+
+
+@_reports_errors
+def _cmd_remove(args: argparse.Namespace) -> int:
+    with Control() as ctl:
+        ctl.lv_remove(args.name)
+    if args.json:
+        output.print_json({"removed": args.name})
+    return exitcodes.OK
+
+
+@_reports_errors
+def _cmd_list(args: argparse.Namespace) -> int:
+    with Control() as ctl:
+        found = ctl.lv_list()
+    if args.json:
+        output.print_json([output.info_dict(info) for info in found])
+    else:
+        print("\n".join(output.list_lines(found)))
+    return exitcodes.OK
+
+
+@_reports_errors
+def _cmd_status(args: argparse.Namespace) -> int:
+    with Control() as ctl:
+        status = ctl.lv_status(args.name, le_count=None if args.les else 0)
+    if args.json:
+        output.print_json(output.status_dict(status, args.les))
+    else:
+        print("\n".join(output.status_lines(status, args.les)))
+    return exitcodes.OK
+
+
+# -- move ----------------------------------------------------------------------
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], *_: Any, **__: Any
+) -> None:
+    print(f"pemove: warning: {message}", file=sys.stderr)
+
+
+@_reports_errors
+def _cmd_move(args: argparse.Namespace) -> int:
+    method = "legacy" if args.legacy else args.method
+    with Control() as ctl:
+        status = ctl.lv_status(args.name)
+        info = status.info
+        les = list(range(info.extent_count)) if args.les is None else args.les
+        bad = [le for le in les if le >= info.extent_count]
+        if bad:
+            print(
+                f"pemove move: {args.name} has LEs 0-{info.extent_count - 1}; no LE {bad[0]}",
+                file=sys.stderr,
+            )
+            return exitcodes.USAGE
+        dests = placement.destinations(ctl, args.to, len(les), info.extent_sectors)
+        plan = [(le, status.les[le].pe, dest) for le, dest in zip(les, dests)]
+
+        records: list[dict[str, Any]] = []
+        progress = Progress(len(plan), sys.stderr) if len(plan) > 1 else None
+        failure: OSError | None = None
+        failed: dict[str, Any] | None = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", LegacyFallbackWarning)
+            warnings.showwarning = _show_warning
+            try:
+                for le, source, dest in plan:
+                    result = move_extent(
+                        ctl,
+                        args.name,
+                        le,
+                        dest,
+                        method,
+                        progress=progress.bytes if progress else None,
+                    )
+                    records.append(output.move_record(le, source, dest, result))
+                    if progress:
+                        progress.moved(le, dest, result)
+            except OSError as exc:
+                failure = exc
+                le, source, dest = plan[len(records)]
+                failed = failed_move(ctl, args.name, le, source, dest, exc)
+            finally:
+                if progress:
+                    progress.close()
+
+    if args.json:
+        output.print_json(
+            {
+                "lv": args.name,
+                "moves": records,
+                "error": str(failure) if failure else None,
+                "failed": failed,
+            }
+        )
+    else:
+        for line in output.moves_lines(args.name, args.to.dev, records, len(plan)):
+            print(line)
+    if failure is not None:
+        done = (
+            f" after moving {len(records)} of {len(plan)} LEs" if len(plan) > 1 else ""
+        )
+        print(f"pemove move: {failure}{done}", file=sys.stderr)
+        if failed is not None:
+            print(f"pemove move: {failed_line(args.name, failed)}", file=sys.stderr)
+        return exitcodes.for_error(failure)
+    return exitcodes.OK
+
+
+# -- registration ----------------------------------------------------------------
+
+
+def _parser(
+    sub: Any, name: str, help_text: str, description: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=exitcodes.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout"
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add ``create``, ``remove``, ``list``, ``status`` and ``move`` to the ``pemove`` parser."""
+    p = _parser(
+        subparsers,
+        "create",
+        "create an LV from extents on block devices",
+        "Create an LV.  Each --pv DEV[:FIRST_SECTOR[:COUNT]] adds COUNT consecutive extents on DEV\n"
+        "starting at FIRST_SECTOR (default 0); without COUNT, as many as fit.  LEs are numbered in\n"
+        "the order the --pv options are given.\n\n"
+        "  pemove create lv0 --extent-size 4M --pv /dev/vdb:0:16 --pv /dev/vdc:0:16",
+    )
+    p.add_argument("name", metavar="NAME", help="LV name (1-31 bytes)")
+    p.add_argument(
+        "--extent-size",
+        type=parse_size,
+        default=parse_size("4M"),
+        metavar="SIZE",
+        help="extent size: a multiple of 4K, with unit s, K, M or G (default 4M)",
+    )
+    p.add_argument(
+        "--pv",
+        type=parse_pv_spec,
+        action="append",
+        required=True,
+        metavar="DEV[:FIRST_SECTOR[:COUNT]]",
+        help="extents on DEV (repeatable)",
+    )
+    p.add_argument(
+        "--no-track",
+        action="store_true",
+        help="no in-flight IO tracking (for benchmarks); such an LV cannot be moved",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for the LV's device node (0: do not wait; default 60)",
+    )
+    _add_json(p)
+    p.set_defaults(func=_cmd_create)
+
+    p = _parser(
+        subparsers, "remove", "remove an LV", "Remove an LV.  It must not be open."
+    )
+    p.add_argument("name", metavar="NAME")
+    _add_json(p)
+    p.set_defaults(func=_cmd_remove)
+
+    p = _parser(
+        subparsers,
+        "list",
+        "list the LVs",
+        "List the LVs (--json prints [] when there are none).",
+    )
+    _add_json(p)
+    p.set_defaults(func=_cmd_list)
+
+    p = _parser(
+        subparsers,
+        "status",
+        "show an LV's map and counters",
+        "Show an LV's counters and, with --les, each LE's PE, state and in-flight IO.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--les", action="store_true", help="also list every LE")
+    _add_json(p)
+    p.set_defaults(func=_cmd_status)
+
+    p = _parser(
+        subparsers,
+        "move",
+        "move LEs to another device",
+        "Move LEs of an LV to DEV while it stays in use.  LES is 'all' or a list like 0,2,5-7.\n"
+        "--to DEV:SECTOR places them one after another from SECTOR; --to DEV alone picks the first\n"
+        "free places on DEV.  The method: auto (the default) uses the locked in-kernel move\n"
+        "(PE_MOVE), or the legacy move with a warning when the module lacks it; locked never falls\n"
+        "back; legacy is the 2002 userspace move, which can lose writes.\n\n"
+        "  pemove move lv0 all --to /dev/vdc\n"
+        "  pemove move lv0 3 --to /dev/vdc:8192 --method legacy",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "les", type=parse_le_spec, metavar="LES", help="'all' or LEs such as 0,2,5-7"
+    )
+    p.add_argument(
+        "--to",
+        type=parse_to_spec,
+        required=True,
+        metavar="DEV[:SECTOR]",
+        help="destination",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="auto",
+        help="how to move: auto, locked (PE_MOVE) or legacy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--legacy",
+        action="store_true",
+        help="the same as --method legacy: PE_LOCK, buffered copy, PE_REMAP, PE_UNLOCK, which can lose writes",
+    )
+    _add_json(p)
+    p.set_defaults(func=_cmd_move)
