@@ -19,7 +19,7 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pemove import errors, uapi
 from pemove.errors import InvalidArgument
@@ -30,12 +30,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTROL_NODE",
+    "MODES",
     "Control",
+    "EndOp",
     "Extent",
     "LEStatus",
     "LVCounters",
     "LVInfo",
     "LVStatus",
+    "Mode",
+    "MoveEnd",
+    "MoveProgress",
     "MoveStats",
     "VersionInfo",
 ]
@@ -114,6 +119,9 @@ class VersionInfo:
     features: int
     max_extents: int
     copy_chunk_sectors: int
+    chunk_min_sectors: int = 0
+    chunk_max_sectors: int = 0
+    chunk_default_sectors: int = 0
 
     @property
     def version(self) -> tuple[int, int, int]:
@@ -134,6 +142,21 @@ class VersionInfo:
     def notrack(self) -> bool:
         """LVs can be created without in-flight tracking."""
         return bool(self.features & _C["PEMOVE_FEAT_NOTRACK"])
+
+    @property
+    def live_move(self) -> bool:
+        """PE_MOVE takes ``mode="live"`` (interface 1.1)."""
+        return bool(self.features & _C["PEMOVE_FEAT_LIVE_MOVE"])
+
+    @property
+    def two_phase(self) -> bool:
+        """PE_MOVE can stop in sync, and PE_MOVE_END finishes it (1.1)."""
+        return bool(self.features & _C["PEMOVE_FEAT_TWO_PHASE"])
+
+    @property
+    def pv_reserve(self) -> bool:
+        """LV_CREATE takes a reserved metadata area per PV (1.1)."""
+        return bool(self.features & _C["PEMOVE_FEAT_PV_RESERVE"])
 
 
 @dataclass(frozen=True)
@@ -198,6 +221,9 @@ class LVCounters:
     moves_failed: int
     bytes_moved: int
     remaps: int
+    reads_held: int = 0
+    writes_mirrored: int = 0
+    discards: int = 0
 
     @classmethod
     def _from_c(cls, c: Any) -> LVCounters:
@@ -210,6 +236,9 @@ class LVCounters:
             moves_failed=int(c.moves_failed),
             bytes_moved=int(c.bytes_moved),
             remaps=int(c.remaps),
+            reads_held=int(c.reads_held),
+            writes_mirrored=int(c.writes_mirrored),
+            discards=int(c.discards),
         )
 
 
@@ -238,6 +267,21 @@ class LEStatus:
         """A PE_MOVE owns this LE."""
         return bool(self.state & _C["PEMOVE_LE_MOVING"])
 
+    @property
+    def copying(self) -> bool:
+        """A live move is copying it: writes wait by chunk, reads go on."""
+        return bool(self.state & _C["PEMOVE_LE_COPYING"])
+
+    @property
+    def synced(self) -> bool:
+        """A move is in sync: writes reach both PEs until PE_MOVE_END."""
+        return bool(self.state & _C["PEMOVE_LE_SYNCED"])
+
+    @property
+    def detached(self) -> bool:
+        """The synced move belongs to no control file (PE_MOVE_END DETACH)."""
+        return bool(self.state & _C["PEMOVE_LE_DETACHED"])
+
 
 @dataclass(frozen=True)
 class LVStatus:
@@ -248,18 +292,41 @@ class LVStatus:
     les: list[LEStatus] = field(default_factory=list)
 
 
+#: The two modes of a locked move (PE_MOVE); see docs/HACKING.md.
+Mode = Literal["whole", "live"]
+MODES: tuple[Mode, ...] = ("whole", "live")
+
+#: How PE_MOVE_END finishes a move left in sync.
+EndOp = Literal["commit", "abort", "detach"]
+_END_OPS: dict[str, int] = {
+    "commit": _C["PEMOVE_END_COMMIT"],
+    "abort": _C["PEMOVE_END_ABORT"],
+    "detach": _C["PEMOVE_END_DETACH"],
+}
+
+
 @dataclass(frozen=True)
 class MoveStats:
     """What a move did.
 
     :ivar bytes_copied: bytes copied from the old PE to the new one
-    :ivar hold_ns: how long IO to the LE was held
+    :ivar hold_ns: how long all IO to the LE was held (0 for a live move,
+        which never holds the LE as a whole)
     :ivar copy_ns: time spent copying
     :ivar bios_drained: bios in flight that the move waited for (always 0 for
         the legacy move, which does not wait: that is its bug)
-    :ivar bios_held: bios held while the LE was locked
+    :ivar bios_held: bios held while the LE was locked, or (live) writes
+        that waited for their chunk
     :ivar bios_not_waited: legacy move only: bios in flight at PE_LOCK that
         nothing waited for
+    :ivar mode: ``"whole"`` or ``"live"`` for PE_MOVE; None for the legacy move
+    :ivar chunk_sectors: the chunk size the copy used
+    :ivar max_wait_ns: the longest any bio waited because of the move
+    :ivar switch_ns: the destination flush plus the map switch
+    :ivar writes_mirrored: writes that reached both PEs
+    :ivar writes_waited: writes that waited for their chunk's copy
+    :ivar synced: the move stopped in sync (``sync_only``): PE_MOVE_END must
+        finish it
     """
 
     bytes_copied: int
@@ -268,6 +335,68 @@ class MoveStats:
     bios_drained: int
     bios_held: int
     bios_not_waited: int = 0
+    mode: Mode | None = None
+    chunk_sectors: int = 0
+    max_wait_ns: int = 0
+    switch_ns: int = 0
+    writes_mirrored: int = 0
+    writes_waited: int = 0
+    synced: bool = False
+
+
+@dataclass(frozen=True)
+class MoveEnd:
+    """What PE_MOVE_END did.
+
+    :ivar op: ``"commit"``, ``"abort"`` or ``"detach"``
+    :ivar dest: the move's destination
+    :ivar switch_ns: commit: the map switch, including the wait for the IO
+        still in flight to the old PE
+    :ivar writes_mirrored: writes that reached both PEs over the whole move
+    :ivar max_wait_ns: the longest any bio waited over the whole move
+    """
+
+    op: EndOp
+    dest: Extent
+    switch_ns: int
+    writes_mirrored: int
+    max_wait_ns: int
+
+
+@dataclass(frozen=True)
+class MoveProgress:
+    """A move in progress, as MOVE_STATUS reports it (``state`` 0: none).
+
+    :ivar state: the LE's PEMOVE_LE_* bits
+    :ivar mode: ``"whole"`` or ``"live"``, None when there is no move
+    """
+
+    state: int
+    mode: Mode | None
+    source: Extent
+    dest: Extent
+    total_sectors: int
+    copied_sectors: int
+    chunk_sectors: int
+    writes_mirrored: int
+    writes_waited: int
+    max_wait_ns: int
+    elapsed_ns: int
+
+    @property
+    def active(self) -> bool:
+        """A move owns the LE."""
+        return bool(self.state & _C["PEMOVE_LE_MOVING"])
+
+    @property
+    def synced(self) -> bool:
+        """The move is in sync and waits for PE_MOVE_END."""
+        return bool(self.state & _C["PEMOVE_LE_SYNCED"])
+
+    @property
+    def detached(self) -> bool:
+        """The synced move belongs to no control file."""
+        return bool(self.state & _C["PEMOVE_LE_DETACHED"])
 
 
 def _str(c_array: Any) -> str:
@@ -399,6 +528,9 @@ class Control:
             features=int(req.features),
             max_extents=int(req.max_extents),
             copy_chunk_sectors=int(req.copy_chunk_sectors),
+            chunk_min_sectors=int(req.chunk_min_sectors),
+            chunk_max_sectors=int(req.chunk_max_sectors),
+            chunk_default_sectors=int(req.chunk_default_sectors),
         )
 
     def lv_create(
@@ -408,6 +540,7 @@ class Control:
         extents: Sequence[Extent],
         *,
         notrack: bool = False,
+        pv_reserved_sectors: int = 0,
     ) -> LVInfo:
         """PEMOVE_IOC_LV_CREATE: create an LV whose LE ``i`` lives at ``extents[i]``.
 
@@ -418,10 +551,14 @@ class Control:
         :param extent_sectors: extent size in 512-byte sectors, a multiple of 8
         :param extents: one PV extent per LE
         :param notrack: create it without in-flight tracking (no moves, no locks)
+        :param pv_reserved_sectors: the first sectors of every PV hold
+            metadata: no extent, and no destination of a move, may overlap them
         :raises errors.PermissionDenied: EPERM
         :raises errors.InvalidArgument: EINVAL: bad name, extent size or count,
             an extent outside its PV, misaligned or overlapping another
         :raises errors.DeviceNotFound: ENODEV, a PV is not a block device
+        :raises errors.UnusableDevice: ELOOP, a PV is a pemove LV;
+            EMEDIUMTYPE, a PV is zoned
         :raises errors.LVExists: EEXIST, the name is taken
         :raises errors.OutOfMemory: ENOMEM
         """
@@ -436,6 +573,7 @@ class Control:
         req.extents = int(ffi.cast("uintptr_t", pes))
         req.extent_count = len(extents)
         req.lv_flags = _C["PEMOVE_LV_NOTRACK"] if notrack else 0
+        req.pv_reserved_sectors = pv_reserved_sectors
         self._call(op, req, lv=name)
         return LVInfo(
             name=name,
@@ -525,28 +663,59 @@ class Control:
                     LVInfo._from_c(req.info), LVCounters._from_c(req.counters), les
                 )
 
-    def pe_move(self, name: str, le: int, dest: Extent) -> MoveStats:
-        """PEMOVE_IOC_PE_MOVE: move LE ``le`` to ``dest`` with the locked in-kernel copy.
+    def pe_move(
+        self,
+        name: str,
+        le: int,
+        dest: Extent,
+        *,
+        mode: Mode = "whole",
+        chunk_sectors: int = 0,
+        sync_only: bool = False,
+    ) -> MoveStats:
+        """PEMOVE_IOC_PE_MOVE: move LE ``le`` to ``dest`` with the in-kernel copy.
 
-        The LE is locked, in-flight bios are drained, the PE is copied and
-        flushed, the map is switched and held bios go to the new PE.
+        ``mode="whole"`` (interface 1.0) holds every bio to the LE while it
+        drains, copies, flushes and switches.  ``mode="live"`` never holds
+        the LE: reads go to the source, a write waits only while its chunk
+        is copied, writes to copied chunks reach both PEs.
 
+        :param chunk_sectors: the copy's chunk size, a power of two within
+            :attr:`VersionInfo.chunk_min_sectors` ..
+            :attr:`VersionInfo.chunk_max_sectors`; 0 for the module's default
+        :param sync_only: stop once the destination is in sync (every write
+            mirrored) and return; :meth:`pe_move_end` finishes the move, and
+            closing this handle aborts it
         :raises errors.PermissionDenied: EPERM
         :raises errors.NotSupported: ENOTTY, PE_MOVE is off (``locked_copy=0``)
             or missing; EOPNOTSUPP, the LV was created without tracking
-        :raises errors.InvalidArgument: EINVAL, LE out of range or a bad destination
+        :raises errors.InvalidArgument: EINVAL, LE out of range, a bad
+            destination (outside its device, misaligned, in use, in the
+            reserved area, larger block sizes or DMA alignment than the LV's,
+            stable writes the LV does not promise), a bad chunk size or flags
         :raises errors.LVNotFound: ENOENT
-        :raises errors.LVBusy: EBUSY, the LE is being moved or is locked
+        :raises errors.LVBusy: EBUSY, the LE is being moved or is locked, or
+            the destination device is claimed by someone else
         :raises errors.DeviceNotFound: ENODEV, the destination is not a block device
-        :raises errors.MoveIOError: EIO or another block-layer errno: the copy
-            failed, the map is unchanged
-        :raises errors.Interrupted: EINTR, a fatal signal during the drain
+        :raises errors.UnusableDevice: ELOOP, the destination is a pemove LV;
+            EMEDIUMTYPE, it is zoned
+        :raises errors.MoveIOError: EIO or another block-layer errno: the copy,
+            a mirrored write or the flush failed; the map is unchanged
+        :raises errors.Interrupted: EINTR, a fatal signal; the map is unchanged
+        :raises errors.OutOfMemory: ENOMEM, before anything changed
         """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         op = "PE_MOVE"
         req = self._new(op)
         req.name = _name_bytes(name, op)
         req.le = le
         dest._fill(req.dest)
+        flags = _C["PEMOVE_MOVE_LIVE"] if mode == "live" else 0
+        if sync_only:
+            flags |= _C["PEMOVE_MOVE_SYNC_ONLY"]
+        req.move_flags = flags
+        req.chunk_sectors = chunk_sectors
         self._call(op, req, lv=name, le=le)
         return MoveStats(
             bytes_copied=int(req.bytes_copied),
@@ -554,6 +723,71 @@ class Control:
             copy_ns=int(req.copy_ns),
             bios_drained=int(req.bios_drained),
             bios_held=int(req.bios_held),
+            mode=mode,
+            chunk_sectors=int(req.chunk_sectors),
+            max_wait_ns=int(req.max_wait_ns),
+            switch_ns=int(req.switch_ns),
+            writes_mirrored=int(req.writes_mirrored),
+            writes_waited=int(req.writes_waited),
+            synced=sync_only,
+        )
+
+    def pe_move_end(self, name: str, le: int, op: EndOp) -> MoveEnd:
+        """PEMOVE_IOC_PE_MOVE_END: finish a move that :meth:`pe_move` left in sync.
+
+        ``commit`` switches the map to the destination; ``abort`` drops the
+        destination; ``detach`` lets the move outlive this handle, still
+        mirroring, until a ``commit`` or ``abort`` from any handle.
+
+        :raises errors.InvalidArgument: EINVAL, no move in sync on that LE
+        :raises errors.LVBusy: EBUSY, another handle owns the move, or it is
+            being ended
+        :raises errors.MoveIOError: commit: a mirrored write to the
+            destination failed; the move was aborted, the map is unchanged
+        """
+        if op not in _END_OPS:
+            raise ValueError(f"op must be one of {', '.join(_END_OPS)}, not {op!r}")
+        ioc = "PE_MOVE_END"
+        req = self._new(ioc)
+        req.name = _name_bytes(name, ioc)
+        req.le = le
+        req.op = _END_OPS[op]
+        self._call(ioc, req, lv=name, le=le)
+        return MoveEnd(
+            op=op,
+            dest=Extent._from_c(req.dest),
+            switch_ns=int(req.switch_ns),
+            writes_mirrored=int(req.writes_mirrored),
+            max_wait_ns=int(req.max_wait_ns),
+        )
+
+    def move_status(self, name: str, le: int) -> MoveProgress:
+        """PEMOVE_IOC_MOVE_STATUS: how far the move of LE ``le`` is (state 0: none).
+
+        :raises errors.LVNotFound: ENOENT
+        :raises errors.InvalidArgument: EINVAL, LE out of range
+        """
+        op = "MOVE_STATUS"
+        req = self._new(op)
+        req.name = _name_bytes(name, op)
+        req.le = le
+        self._call(op, req, lv=name, le=le)
+        state = int(req.state)
+        mode: Mode | None = None
+        if state:
+            mode = "live" if int(req.move_flags) & _C["PEMOVE_MOVE_LIVE"] else "whole"
+        return MoveProgress(
+            state=state,
+            mode=mode,
+            source=Extent._from_c(req.source),
+            dest=Extent._from_c(req.dest),
+            total_sectors=int(req.total_sectors),
+            copied_sectors=int(req.copied_sectors),
+            chunk_sectors=int(req.chunk_sectors),
+            writes_mirrored=int(req.writes_mirrored),
+            writes_waited=int(req.writes_waited),
+            max_wait_ns=int(req.max_wait_ns),
+            elapsed_ns=int(req.elapsed_ns),
         )
 
     def _lock_call(self, op: str, name: str, le: int, dest: Extent | None) -> Any:

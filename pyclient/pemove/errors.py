@@ -15,6 +15,7 @@ import os
 
 __all__ = [
     "DeviceNotFound",
+    "UnusableDevice",
     "Interrupted",
     "InvalidArgument",
     "LVBusy",
@@ -118,6 +119,15 @@ class DeviceNotFound(PemoveError):
     """ENODEV/ENXIO: a PV major:minor is not a block device that exists."""
 
 
+class UnusableDevice(PemoveError):
+    """ELOOP or EMEDIUMTYPE: the device exists but cannot be a PV.
+
+    ELOOP: it is a pemove LV (an LV on an LV, or a move into itself, would
+    deadlock).  EMEDIUMTYPE: it is zoned (host-managed), which the remapping
+    bio path does not support.
+    """
+
+
 class MoveIOError(PemoveError):
     """EIO and friends from a move: the map is unchanged, the data is on the old PE."""
 
@@ -167,9 +177,12 @@ _EINVAL_HINTS = {
     ),
     "PE_MOVE": (
         "Check that the LE is inside the LV and that the destination lies inside its device, is aligned "
-        "to its logical block size and overlaps no PE in use by any LV (the LE's own PE included) "
-        "and no destination of a move in progress"
+        "to 4 KiB and to its logical block size, lies past the PV's metadata area, overlaps no PE in use "
+        "by any LV (the LE's own PE included) and no destination of a move in progress, and has no larger "
+        "logical or physical block size or DMA alignment than the LV (and no stable-writes need the LV "
+        "lacks); a chunk size must be a power of two within the module's limits ('pemove version')"
     ),
+    "PE_MOVE_END": "There is no move in sync on that LE (PE_MOVE with sync_only leaves one)",
     "PE_LOCK": "Check that the LE is inside the LV",
     "PE_REMAP": (
         "PE_REMAP needs a PE_LOCK taken on this same handle; the destination must lie inside its device, "
@@ -198,6 +211,10 @@ _EBUSY_HINTS = {
     "LV_REMOVE": "Close every user of the LV's block device (umount, stop IO) and wait for moves to finish",
     "PE_MOVE": "The LE is being moved or is locked; wait for that to finish and retry",
     "PE_LOCK": "The LE is being moved or is locked; wait for that to finish and retry",
+    "PE_MOVE_END": (
+        "Another control handle owns this move, or it is being ended; detached moves can be ended from "
+        "any handle"
+    ),
 }
 _EBUSY_DEFAULT = (
     "Close the device or wait for the move in progress to finish, then retry"
@@ -228,6 +245,15 @@ def _hint(err: int, op: str) -> tuple[type[PemoveError], str]:
         return LVNotFound, "No LV has that name; 'pemove list' shows the LVs that exist"
     if err == E.EBUSY:
         return LVBusy, _EBUSY_HINTS.get(op, _EBUSY_DEFAULT)
+    if err == E.ELOOP:
+        return UnusableDevice, (
+            "The device is a pemove LV: an LV cannot be a PV or a move destination, of itself or of another "
+            "LV; use the disk underneath"
+        )
+    if err == E.EMEDIUMTYPE:
+        return UnusableDevice, (
+            "The device is zoned (host-managed); pemove LVs need conventional devices"
+        )
     if err in (E.ENODEV, E.ENXIO):
         if op == "open":
             return ModuleNotLoaded, _MODULE_HINT
@@ -238,22 +264,24 @@ def _hint(err: int, op: str) -> tuple[type[PemoveError], str]:
     if err == E.EINTR:
         return (
             Interrupted,
-            "A signal interrupted the wait for in-flight IO; nothing changed, retry",
+            "A fatal signal stopped the move; nothing changed, retry",
         )
     if err == E.ENOMEM:
         return (
             OutOfMemory,
-            "The kernel could not allocate the LV; free memory or use fewer or larger extents",
+            "The kernel could not allocate what the command needs (an LV, or a move's buffers); nothing "
+            "changed; free memory, or use fewer or larger extents",
         )
     if err == E.EFAULT:
         return (
             PemoveError,
             "The kernel could not read or write the request: a client bug, please report it",
         )
-    if err in _IO_ERRNOS and op in ("PE_MOVE", "legacy move"):
+    if err in _IO_ERRNOS and op in ("PE_MOVE", "PE_MOVE_END", "legacy move"):
         return MoveIOError, (
-            "The copy or the destination flush failed; the map is unchanged and the data is still on the old "
-            "PE. Check the destination device (dmesg) and retry with another destination"
+            "The copy, a mirrored write to the destination or the destination flush failed; the map is "
+            "unchanged and the data is still on the old PE. Check the destination device (dmesg) and retry "
+            "with another destination"
         )
     if err in _IO_ERRNOS:
         return MoveIOError, "An IO error occurred; check the devices (dmesg)"

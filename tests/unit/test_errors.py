@@ -107,6 +107,8 @@ def test_each_ioctl_reaches_the_kernel_and_translates_enotty(
             "PE_LOCK": lambda: ctl.pe_lock("lv0", 0),
             "PE_UNLOCK": lambda: ctl.pe_unlock("lv0", 0),
             "PE_REMAP": lambda: ctl.pe_remap("lv0", 0, dest),
+            "PE_MOVE_END": lambda: ctl.pe_move_end("lv0", 0, "commit"),
+            "MOVE_STATUS": lambda: ctl.move_status("lv0", 0),
         }
         assert set(calls) == set(uapi.IOC), "a command without a Control method"
         for op, call in calls.items():
