@@ -218,8 +218,8 @@ def test_progress_without_a_terminal_prints_one_line_per_le() -> None:
     progress.moved(1, Extent(254, 16, 8), result)
     progress.close()
     assert stream.getvalue().splitlines() == [
-        "[1/2] LE 0 -> 254:16+0 (locked, held 1.5 ms)",
-        "[2/2] LE 1 -> 254:16+8 (locked, held 1.5 ms)",
+        "[1/2] LE 0 -> 254:16+0 (locked, held 1.5 ms, longest wait 0.0 ms)",
+        "[2/2] LE 1 -> 254:16+8 (locked, held 1.5 ms, longest wait 0.0 ms)",
     ]
 
 
@@ -234,7 +234,8 @@ def test_progress_on_a_terminal_draws_a_bar() -> None:
     progress.moved(0, Extent(1, 2, 0), MoveResult("legacy", MoveStats(1, 1, 1, 0, 0)))
     progress.close()
     frames = stream.getvalue().split("\r")
-    assert frames[-1].startswith("[#######") and frames[-1].endswith("1/4 LEs\n")
+    assert "(50% of LE 1)" in frames[1], "the bar moves within one LE"
+    assert frames[-1].startswith("[#######") and frames[-1].endswith("1/4 LEs  \n")
 
 
 def test_json_helpers_are_serialisable() -> None:
@@ -332,16 +333,23 @@ def test_failure_record_names_eopnotsupp_as_linux_does() -> None:
 
 
 def test_move_summary_lines() -> None:
-    stats = MoveStats(1 << 20, 2_000_000, 1_000_000, 3, 4)
+    stats = MoveStats(1 << 20, 2_000_000, 1_000_000, 3, 4, max_wait_ns=500_000)
     rec = output.move_record(
-        0, Extent(254, 1, 0), Extent(254, 2, 8), MoveResult("locked", stats)
+        0, Extent(254, 1, 0), Extent(254, 2, 8), MoveResult("locked", stats, "live")
     )
-    assert json.loads(json.dumps(rec))["method"] == "locked"
+    data = json.loads(json.dumps(rec))
+    assert (data["method"], data["mode"]) == ("locked", "live")
     (one,) = output.moves_lines("lv0", "/dev/vdc", [rec], 1)
     assert one == (
-        "moved lv0 LE 0 -> 254:2+8 (locked): 1.0 MiB, IO held 2.0 ms, "
-        "3 bios drained, 4 held"
+        "moved lv0 LE 0 -> 254:2+8 (locked, live): 1.0 MiB, IO held 2.0 ms, "
+        "longest wait 0.5 ms, 3 bios drained, 4 held, 0 writes mirrored"
     )
     (many,) = output.moves_lines("lv0", "/dev/vdc", [rec, rec], 3)
-    assert many.startswith("moved 2 of 3 LEs of lv0 to /dev/vdc (locked): 2.0 MiB")
+    assert many.startswith(
+        "moved 2 of 3 LEs of lv0 to /dev/vdc (locked, live): 2.0 MiB"
+    )
+    legacy = output.move_record(
+        0, Extent(254, 1, 0), Extent(254, 2, 8), MoveResult("legacy", stats)
+    )
+    assert json.loads(json.dumps(legacy))["mode"] is None
     assert output.moves_lines("lv0", "/dev/vdc", [], 3) == []

@@ -23,7 +23,13 @@ from pemove.cli.args import parse_le_spec, parse_pv_spec, parse_to_spec
 from pemove.cli.forensics import failed_line, failed_move
 from pemove.cli.progress import Progress
 from pemove.control import Control
-from pemove.move import METHODS, LegacyFallbackWarning, move_extent
+from pemove.move import (
+    DEFAULT_MODE,
+    METHODS,
+    MODES,
+    LegacyFallbackWarning,
+    move_extent,
+)
 from pemove.units import parse_size
 
 __all__ = ["register"]
@@ -125,6 +131,9 @@ def _show_warning(
 @_reports_errors
 def _cmd_move(args: argparse.Namespace) -> int:
     method = "legacy" if args.legacy else args.method
+    if args.chunk % 512:
+        print("pemove move: --chunk must be a multiple of 512 bytes", file=sys.stderr)
+        return exitcodes.USAGE
     with Control() as ctl:
         status = ctl.lv_status(args.name)
         info = status.info
@@ -140,7 +149,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
         plan = [(le, status.les[le].pe, dest) for le, dest in zip(les, dests)]
 
         records: list[dict[str, Any]] = []
-        progress = Progress(len(plan), sys.stderr) if len(plan) > 1 else None
+        progress = Progress(len(plan), sys.stderr)
         failure: OSError | None = None
         failed: dict[str, Any] | None = None
         with warnings.catch_warnings():
@@ -154,18 +163,18 @@ def _cmd_move(args: argparse.Namespace) -> int:
                         le,
                         dest,
                         method,
-                        progress=progress.bytes if progress else None,
+                        progress=progress.bytes,
+                        mode=args.mode,
+                        chunk_sectors=args.chunk // 512,
                     )
                     records.append(output.move_record(le, source, dest, result))
-                    if progress:
-                        progress.moved(le, dest, result)
+                    progress.moved(le, dest, result)
             except OSError as exc:
                 failure = exc
                 le, source, dest = plan[len(records)]
                 failed = failed_move(ctl, args.name, le, source, dest, exc)
             finally:
-                if progress:
-                    progress.close()
+                progress.close()
 
     if args.json:
         output.print_json(
@@ -289,8 +298,11 @@ def register(subparsers: Any) -> None:
         "--to DEV:SECTOR places them one after another from SECTOR; --to DEV alone picks the first\n"
         "free places on DEV.  The method: auto (the default) uses the locked in-kernel move\n"
         "(PE_MOVE), or the legacy move with a warning when the module lacks it; locked never falls\n"
-        "back; legacy is the 2002 userspace move, which can lose writes.\n\n"
+        "back; legacy is the 2002 userspace move, which can lose writes.  The mode of a locked\n"
+        "move: live (the default) never holds the LE's IO as a whole, a write waits at most for\n"
+        "its chunk's copy; whole holds all IO to the LE for the whole copy, as the seed did.\n\n"
         "  pemove move lv0 all --to /dev/vdc\n"
+        "  pemove move lv0 3 --to /dev/vdc:8192 --mode whole\n"
         "  pemove move lv0 3 --to /dev/vdc:8192 --method legacy",
     )
     p.add_argument("name", metavar="NAME")
@@ -309,6 +321,19 @@ def register(subparsers: Any) -> None:
         choices=METHODS,
         default="auto",
         help="how to move: auto, locked (PE_MOVE) or legacy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=DEFAULT_MODE,
+        help="a locked move's mode: live or whole (default: %(default)s)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=parse_size,
+        default=0,
+        metavar="SIZE",
+        help="the live copy's chunk size, a power of two (default: the module's, see 'pemove version')",
     )
     p.add_argument(
         "--legacy",

@@ -2,7 +2,8 @@
 
 Every reporting command has ``--json``; the keys below are what scripts may
 rely on.  A move record's ``method`` is the method that moved the LE
-(``locked`` or ``legacy``, see :mod:`pemove.move`).
+(``locked`` or ``legacy``) and its ``mode`` the locked move's mode (``live``
+or ``whole``; null for legacy), see :mod:`pemove.move`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def status_dict(status: LVStatus, with_les: bool) -> dict[str, Any]:
                 "locked": e.locked,
                 "wrlocked": e.wrlocked,
                 "moving": e.moving,
+                "copying": e.copying,
+                "synced": e.synced,
+                "detached": e.detached,
                 "inflight": e.inflight,
                 "held": e.held,
             }
@@ -69,12 +73,13 @@ def status_dict(status: LVStatus, with_les: bool) -> dict[str, Any]:
 def move_record(
     le: int, source: Extent, dest: Extent, result: MoveResult
 ) -> dict[str, Any]:
-    """One moved LE: ``le``, ``from``, ``to``, ``method`` and the move's ``stats``."""
+    """One moved LE: ``le``, ``from``, ``to``, ``method``, ``mode`` and the move's ``stats``."""
     return {
         "le": le,
         "from": dataclasses.asdict(source),
         "to": dataclasses.asdict(dest),
         "method": result.method,
+        "mode": result.mode,
         "stats": dataclasses.asdict(result.stats),
     }
 
@@ -113,7 +118,8 @@ def status_lines(status: LVStatus, with_les: bool) -> list[str]:
         f"  {info.extent_count} extents of {human(info.extent_sectors * 512)} = {human(info.size_bytes)}, "
         f"{info.pv_count} PVs, open {info.open_count}, reserve {human(info.reserve_bytes or 0)}"
         f"{', no tracking' if info.notrack else ''}",
-        f"  bios {c.bios}, splits {c.splits}, flushes {c.flushes}, held {c.held}, "
+        f"  bios {c.bios}, splits {c.splits}, flushes {c.flushes}, held {c.held} "
+        f"({c.reads_held} reads), mirrored {c.writes_mirrored}, discards {c.discards}, "
         f"moves {c.moves} ({c.moves_failed} failed, {human(c.bytes_moved)}), remaps {c.remaps}",
     ]
     if with_les:
@@ -127,6 +133,9 @@ def status_lines(status: LVStatus, with_les: bool) -> list[str]:
                     ("locked", e.locked),
                     ("wrlocked", e.wrlocked),
                     ("moving", e.moving),
+                    ("copying", e.copying),
+                    ("synced", e.synced),
+                    ("detached", e.detached),
                 )
                 if on
             )
@@ -134,6 +143,10 @@ def status_lines(status: LVStatus, with_les: bool) -> list[str]:
                 f"  {e.le:>8}  {e.pe.devno:<9} {e.pe.sector:>12}  {state or '-':<16} {e.inflight:>8} {e.held:>6}"
             )
     return lines
+
+
+def _how(rec: dict[str, Any]) -> str:
+    return rec["method"] + (f", {rec['mode']}" if rec.get("mode") else "")
 
 
 def moves_lines(
@@ -145,17 +158,20 @@ def moves_lines(
         for rec in records:
             s = rec["stats"]
             lines.append(
-                f"moved {lv} LE {rec['le']} -> {Extent(**rec['to'])} ({rec['method']}): "
+                f"moved {lv} LE {rec['le']} -> {Extent(**rec['to'])} ({_how(rec)}): "
                 f"{human(s['bytes_copied'])}, IO held {s['hold_ns'] / 1e6:.1f} ms, "
-                f"{s['bios_drained']} bios drained, {s['bios_held']} held"
+                f"longest wait {s['max_wait_ns'] / 1e6:.1f} ms, "
+                f"{s['bios_drained']} bios drained, {s['bios_held']} held, "
+                f"{s['writes_mirrored']} writes mirrored"
             )
         return lines
     if not records:
         return []
     longest = max(r["stats"]["hold_ns"] for r in records) / 1e6
-    methods = "/".join(sorted({r["method"] for r in records}))
+    wait = max(r["stats"]["max_wait_ns"] for r in records) / 1e6
+    methods = "/".join(sorted({_how(r) for r in records}))
     copied = sum(r["stats"]["bytes_copied"] for r in records)
     return [
         f"moved {len(records)} of {planned} LEs of {lv} to {dev} ({methods}): "
-        f"{human(copied)}, longest hold {longest:.1f} ms"
+        f"{human(copied)}, longest hold {longest:.1f} ms, longest wait {wait:.1f} ms"
     ]

@@ -24,6 +24,7 @@ class Progress:
         self.stream = stream
         self.tty = stream.isatty()
         self.done = 0
+        self.drawn = False
 
     def bytes(self, done: int, total: int) -> None:
         """The LE being moved has ``done`` of ``total`` bytes copied."""
@@ -35,23 +36,29 @@ class Progress:
         self.done += 1
         if self.tty:
             self._draw(self.done)
-        else:
+        elif self.total > 1:
             print(
-                f"[{self.done}/{self.total}] LE {le} -> {dest} ({result.method}, "
-                f"held {result.stats.hold_ns / 1e6:.1f} ms)",
+                f"[{self.done}/{self.total}] LE {le} -> {dest} ({result.method}"
+                f"{', ' + result.mode if result.mode else ''}, held "
+                f"{result.stats.hold_ns / 1e6:.1f} ms, longest wait "
+                f"{result.stats.max_wait_ns / 1e6:.1f} ms)",
                 file=self.stream,
                 flush=True,
             )
 
     def _draw(self, position: float) -> None:
         filled = int(_WIDTH * position / self.total)
+        whole = int(position)
+        part = position - whole
+        now = f" ({part:.0%} of LE {whole + 1})" if part else ""
         self.stream.write(
-            f"\r[{'#' * filled}{'.' * (_WIDTH - filled)}] {int(position)}/{self.total} LEs"
+            f"\r[{'#' * filled}{'.' * (_WIDTH - filled)}] {whole}/{self.total} LEs{now}  "
         )
         self.stream.flush()
+        self.drawn = True
 
     def close(self) -> None:
         """End the bar's line (on a terminal, if anything was drawn)."""
-        if self.tty and self.done:
+        if self.tty and self.drawn:
             self.stream.write("\n")
             self.stream.flush()
