@@ -35,7 +35,9 @@ RESULT_FILE = "demo.json"
 
 _DESCRIPTION = """\
 Boot a VM, run two scenarios with the 2002 userspace move (legacy) and with
-the locked in-kernel move (PE_MOVE), and show what each lost:
+the locked in-kernel move (PE_MOVE) in both its modes (live: no IO held, a
+write waits at most for its chunk; whole: all IO to the LE held for the
+copy), and show what each lost:
 
   1 in-flight race  O_DIRECT writes, delayed by dm-delay, are in flight when
                     the extent moves; legacy copies before they land
@@ -46,7 +48,7 @@ ext4 writers run (e.g. --storm 2000 for a longer run, about 10 minutes of
 moves under TCG).
 
 Exit status 0 only if legacy lost writes in 1 and copied stale blocks in 2,
-and locked lost, staled and corrupted nothing anywhere.
+and locked (live and whole) lost, staled and corrupted nothing anywhere.
 """
 
 _TITLES = {
@@ -103,6 +105,7 @@ def guest_argv(seed: int, storm: int) -> list[str]:
     for name in ("inflight", "stale") + (("storm",) if storm else ()):
         argv += ["--scenario", name]
     argv += ["--method", "legacy", "--method", "locked"]
+    argv += ["--mode", "live", "--mode", "whole"]
     if storm:
         argv += ["--storm-moves", str(storm)]
     return argv + ["--out", RESULT_FILE]
@@ -134,13 +137,24 @@ def _boot(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any] | None, i
 
 
 def _table(doc: dict[str, Any]) -> str:
-    head = ("scenario", "method", "acked", "lost", "stale", "corrupt", "moves", "time")
+    head = (
+        "scenario",
+        "method",
+        "mode",
+        "acked",
+        "lost",
+        "stale",
+        "corrupt",
+        "moves",
+        "time",
+    )
     rows = [head]
     for r in doc["scenarios"]:
         rows.append(
             (
                 _TITLES.get(r["name"], r["name"]),
                 r["method"],
+                r.get("mode") or "-",
                 str(r["acked"]),
                 str(r["lost"]),
                 str(r["stale"]),
@@ -152,8 +166,8 @@ def _table(doc: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = []
     for row in rows:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [c.rjust(w) for c, w in zip(row[2:], widths[2:])]
+        cells = [row[i].ljust(widths[i]) for i in range(3)]
+        cells += [c.rjust(w) for c, w in zip(row[3:], widths[3:])]
         lines.append("  ".join(cells))
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -167,7 +181,7 @@ def _verdict(doc: dict[str, Any]) -> str:
     stale = by.get(("stale", "legacy"), {}).get("stale", 0)
     return (
         f"OK: the legacy move lost {lost} acknowledged writes and copied {stale} stale blocks; "
-        "the locked move lost nothing."
+        "the locked move lost nothing, live and whole."
     )
 
 

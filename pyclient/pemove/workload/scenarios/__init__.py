@@ -4,12 +4,14 @@ Each scenario uses the guest's raw disks as PVs (with a dm-delay table,
 named ``pemove-t-*``, where it needs one), makes its own LVs (``pmt-*``),
 runs, verifies, tears everything down, and returns one result dict::
 
-    {"name", "method", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
+    {"name", "method", "mode", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
 
 ``method`` is how extents were moved, as :func:`pemove.move.move_extent`
 names it: ``"locked"`` (PE_MOVE), ``"legacy"`` (the 2002 userspace move) or
 ``"auto"`` (locked, falling back to legacy on ENOTTY); the result names the
-method actually taken.
+method actually taken.  ``mode`` is the locked move's mode, ``"live"`` or
+``"whole"`` (null for legacy): every locked scenario runs in each mode asked
+for.
 
 1. ``inflight``: writes to the source PV are delayed by dm-delay (reads are
    not).  Four O_DIRECT writers keep four writes in flight on one LE; once
@@ -44,6 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pemove.control import Control
+from pemove.move import DEFAULT_MODE
 from pemove.workload.scenarios.common import Log, log_stderr
 from pemove.workload.scenarios.fio import fio_oracle
 from pemove.workload.scenarios.inflight import inflight_race
@@ -77,7 +80,9 @@ def judge(results: Sequence[dict[str, Any]]) -> list[str]:
     """
     problems = []
     for r in results:
-        where = f"{r['name']}/{r['method']}"
+        where = f"{r['name']}/{r['method']}" + (
+            f"/{r['mode']}" if r.get("mode") else ""
+        )
         if r["method"] == "locked" and (r["lost"] or r["stale"] or r["corrupt"]):
             problems.append(
                 f"{where}: the locked move lost data: {r['lost']} lost, "
@@ -96,11 +101,14 @@ def judge(results: Sequence[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _failed(name: str, method: str, seed: int, exc: Exception) -> dict[str, Any]:
+def _failed(
+    name: str, method: str, mode: str | None, seed: int, exc: Exception
+) -> dict[str, Any]:
     """The result of a scenario that could not run: zero counts and the error."""
     return {
         "name": name,
         "method": method,
+        "mode": mode,
         "acked": 0,
         "lost": 0,
         "stale": 0,
@@ -118,15 +126,18 @@ def run(
     disks: Sequence[str],
     *,
     seed: int,
+    modes: Sequence[str] = (DEFAULT_MODE,),
     storm_moves: int = 200,
     log: Log = log_stderr,
 ) -> list[dict[str, Any]]:
     """Run each scenario in ``names`` with each method in ``methods``.
 
-    The storm and fio scenarios run only for ``locked`` and ``auto`` (the
-    legacy method would corrupt the filesystem and fio's data on purpose, and
-    nothing would be learnt).  A scenario that fails to run is reported with
-    an ``error`` key instead of stopping the others.
+    The locked and auto methods run once per mode in ``modes``; legacy has
+    no mode and runs once.  The storm and fio scenarios run only for
+    ``locked`` and ``auto`` (the legacy method would corrupt the filesystem
+    and fio's data on purpose, and nothing would be learnt).  A scenario that
+    fails to run is reported with an ``error`` key instead of stopping the
+    others.
     """
     results = []
     with Control() as ctl:
@@ -134,14 +145,17 @@ def run(
             for method in methods:
                 if name in ("storm", "fio") and method == "legacy":
                     continue
-                kwargs: dict[str, Any] = {"seed": seed, "log": log}
-                if name == "storm":
-                    kwargs["moves"] = storm_moves
-                    kwargs["timeout"] = max(900.0, storm_moves * 1.5)
-                log(f"scenario {name}, method {method}, seed {seed}")
-                try:
-                    results.append(SCENARIOS[name](ctl, disks, method, **kwargs))
-                except Exception as exc:  # noqa: BLE001 -- reported in the results
-                    log(f"scenario {name}/{method} failed: {exc!r}")
-                    results.append(_failed(name, method, seed, exc))
+                for mode in modes if method != "legacy" else (DEFAULT_MODE,):
+                    shown = None if method == "legacy" else mode
+                    kwargs: dict[str, Any] = {"seed": seed, "log": log, "mode": mode}
+                    if name == "storm":
+                        kwargs["moves"] = storm_moves
+                        kwargs["timeout"] = max(900.0, storm_moves * 1.5)
+                    label = f"{name}/{method}" + (f"/{shown}" if shown else "")
+                    log(f"scenario {label}, seed {seed}")
+                    try:
+                        results.append(SCENARIOS[name](ctl, disks, method, **kwargs))
+                    except Exception as exc:  # noqa: BLE001 -- reported in the results
+                        log(f"scenario {label} failed: {exc!r}")
+                        results.append(_failed(name, method, shown, seed, exc))
     return results

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from pemove import exitcodes
-from pemove.move import METHODS
+from pemove.move import METHODS, MODES
 from pemove.vm import guest
 from pemove.workload import seeds
 from pemove.workload.scenarios import SCENARIOS, judge, run
@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         choices=METHODS,
         help="move method (repeatable; default: legacy and locked)",
+    )
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=MODES,
+        help="a locked move's mode (repeatable; default: live and whole)",
     )
     p.add_argument("--disks", help="colon-separated raw disks (default: $PEMOVE_DISKS)")
     p.add_argument(
@@ -72,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.method or ["legacy", "locked"],
         disks,
         seed=seed,
+        modes=args.mode or list(MODES),
         storm_moves=args.storm_moves,
     )
     doc = {
@@ -87,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         for r in results:
             print(
-                f"{r['name']:9} {r['method']:7} acked {r['acked']:6} lost {r['lost']:5} "
+                f"{r['name']:9} {r['method']:7} {r.get('mode') or '-':5} acked {r['acked']:6} lost {r['lost']:5} "
                 f"stale {r['stale']:5} corrupt {r['corrupt']:5} moves {r['moves']:5} {r['seconds']:7.1f} s"
             )
     for problem in doc["problems"]:

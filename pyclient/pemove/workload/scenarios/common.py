@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pemove.control import Control, Extent
-from pemove.move import METHODS, move_extent
+from pemove.control import MODES, Control, Extent
+from pemove.move import DEFAULT_MODE, METHODS, move_extent
 from pemove.workload.ledger import Ledger, MoveEvent
 from pemove.workload.verify import Report
 
@@ -39,40 +39,59 @@ def log_stderr(msg: str) -> None:
 
 
 class MoveRecorder:
-    """Moves LEs by one method and records each move in the ledgers of its LV."""
+    """Moves LEs by one method (and mode) and records each move in the ledgers of its LV."""
 
-    def __init__(self, ctl: Control, method: str) -> None:
+    def __init__(self, ctl: Control, method: str, mode: str = DEFAULT_MODE) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.ctl = ctl
         self.method = method
+        self.mode = mode
         self.taken: set[str] = set()
         self.moves = 0
         self.hold_ns: list[int] = []
+        self.wait_ns: list[int] = []
         self.not_waited = 0
 
     def move(
         self, lv: str, le: int, dest: Extent, ledgers: Sequence[Ledger] = ()
     ) -> MoveEvent:
         start = time.monotonic_ns()
-        result = move_extent(self.ctl, lv, le, dest, self.method)  # type: ignore[arg-type]
+        result = move_extent(
+            self.ctl,
+            lv,
+            le,
+            dest,
+            self.method,  # type: ignore[arg-type]
+            mode=self.mode,  # type: ignore[arg-type]
+        )
         event = MoveEvent(lv, le, start, time.monotonic_ns(), result.method)
         for led in ledgers:
             led.add_move(event)
         self.taken.add(result.method)
         self.moves += 1
         self.hold_ns.append(result.stats.hold_ns)
+        self.wait_ns.append(result.stats.max_wait_ns)
         self.not_waited += result.stats.bios_not_waited
         return event
 
     def method_taken(self) -> str:
         return "+".join(sorted(self.taken)) or self.method
 
+    def mode_taken(self) -> str | None:
+        """The locked mode, or None if only the legacy method moved anything."""
+        return (
+            self.mode if self.taken != {"legacy"} and self.method != "legacy" else None
+        )
+
     def stats(self) -> dict[str, Any]:
         holds = sorted(self.hold_ns)
         return {
             "hold_ms_max": round(holds[-1] / 1e6, 3) if holds else 0,
             "hold_ms_median": round(holds[len(holds) // 2] / 1e6, 3) if holds else 0,
+            "wait_ms_max": round(max(self.wait_ns) / 1e6, 3) if self.wait_ns else 0,
             "bios_not_waited": self.not_waited,
         }
 
@@ -123,12 +142,20 @@ class Slots:
 class Run:
     """One run of a scenario: its name, seed, timing and moves; it makes the result dict."""
 
-    def __init__(self, name: str, ctl: Control, method: str, seed: int) -> None:
+    def __init__(
+        self, name: str, ctl: Control, method: str, seed: int, mode: str = DEFAULT_MODE
+    ) -> None:
         self.name = name
         self.seed = seed
         self.t0 = time.monotonic()
         self.phases = Phases()
-        self.mover = MoveRecorder(ctl, method)
+        self.mover = MoveRecorder(ctl, method, mode)
+
+    @property
+    def label(self) -> str:
+        """``name/method`` or ``name/method/mode``, for logs."""
+        mode = self.mover.mode_taken()
+        return f"{self.name}/{self.mover.method_taken()}" + (f"/{mode}" if mode else "")
 
     def result(
         self, *, acked: int, lost: int, stale: int, corrupt: int, **extra: Any
@@ -137,6 +164,7 @@ class Run:
         return {
             "name": self.name,
             "method": self.mover.method_taken(),
+            "mode": self.mover.mode_taken(),
             "acked": acked,
             "lost": lost,
             "stale": stale,
@@ -150,7 +178,7 @@ class Run:
 
     def verified(self, report: Report, log: Log, **extra: Any) -> dict[str, Any]:
         """The result of a run judged by one verifier report, logged, with its phases."""
-        log(f"{self.name}/{self.mover.method_taken()}: {report.summary()}")
+        log(f"{self.label}: {report.summary()}")
         return self.result(
             acked=report.acked,
             lost=report.lost,

@@ -13,6 +13,7 @@ from typing import Any
 
 from pemove import lvs
 from pemove.control import Control
+from pemove.move import DEFAULT_MODE
 from pemove.workload.blockdev import zero
 from pemove.workload.scenarios.common import (
     LV_PREFIX,
@@ -66,6 +67,7 @@ def fio_oracle(
     disks: Sequence[str],
     method: str = "locked",
     *,
+    mode: str = DEFAULT_MODE,
     seed: int,
     extents: int = 8,
     extent_sectors: int = MIB_SECTORS,
@@ -76,7 +78,7 @@ def fio_oracle(
 
     :param disks: one or more raw disks; the last one is used
     """
-    run = Run("fio", ctl, method, seed)
+    run = Run("fio", ctl, method, seed, mode)
     mover = run.mover
     disk = disks[-1]
     span = extents * extent_sectors
@@ -120,7 +122,7 @@ def fio_oracle(
     writes = int(write_job.get("write", {}).get("total_ios", 0))
     verified = int(verify_job.get("read", {}).get("total_ios", 0))
     log(
-        f"fio/{mover.method_taken()}: {writes} writes, {verified} blocks verified, "
+        f"{run.label}: {writes} writes, {verified} blocks verified, "
         f"{mover.moves} moves, rc {proc.returncode}/{res.returncode}"
     )
     return run.result(

@@ -9,6 +9,7 @@ from typing import Any
 
 from pemove import lvs
 from pemove.control import Control, Extent
+from pemove.move import DEFAULT_MODE
 from pemove.wait import wait_until
 from pemove.workload import dm
 from pemove.workload.blockdev import modprobe, zero
@@ -32,6 +33,7 @@ def inflight_race(
     disks: Sequence[str],
     method: str,
     *,
+    mode: str = DEFAULT_MODE,
     seed: int,
     writers: int = 4,
     write_ms: int = 1000,
@@ -44,7 +46,7 @@ def inflight_race(
     :param writers: O_DIRECT writer threads, i.e. writes in flight at the move
     :param write_ms: dm-delay's write delay on the source PV
     """
-    run = Run("inflight", ctl, method, seed)
+    run = Run("inflight", ctl, method, seed, mode)
     modprobe("dm-delay")
     blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
     zero(disks[0], 0, extent_sectors)
@@ -57,7 +59,9 @@ def inflight_race(
         made.append(src)
         dst = Extent.from_path(disks[1], 0)
         pe = Extent(src.major, src.minor, 0)
-        with lvs.temporary(ctl, f"{LV_PREFIX}race-{method}", extent_sectors, [pe]) as (
+        with lvs.temporary(
+            ctl, f"{LV_PREFIX}race-{method}-{mode}", extent_sectors, [pe]
+        ) as (
             info,
             node,
         ):

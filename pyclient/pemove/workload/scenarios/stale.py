@@ -9,6 +9,7 @@ from typing import Any
 
 from pemove import lvs
 from pemove.control import Control, Extent
+from pemove.move import DEFAULT_MODE
 from pemove.workload.blockdev import drop_cache, zero
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger
@@ -30,6 +31,7 @@ def stale_cache(
     disks: Sequence[str],
     method: str,
     *,
+    mode: str = DEFAULT_MODE,
     seed: int,
     extent_sectors: int = SMALL_EXTENT_SECTORS,
     log: Log = log_stderr,
@@ -38,7 +40,7 @@ def stale_cache(
 
     :param disks: at least two raw disks
     """
-    run = Run("stale", ctl, method, seed)
+    run = Run("stale", ctl, method, seed, mode)
     blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
     zero(disks[0], 0, extent_sectors)
     zero(disks[1], 0, extent_sectors)
@@ -47,7 +49,9 @@ def stale_cache(
         drop_cache(disk)
     src = Extent.from_path(disks[0], 0)
     dst = Extent.from_path(disks[1], 0)
-    with lvs.temporary(ctl, f"{LV_PREFIX}stale-{method}", extent_sectors, [src]) as (
+    with lvs.temporary(
+        ctl, f"{LV_PREFIX}stale-{method}-{mode}", extent_sectors, [src]
+    ) as (
         info,
         node,
     ):

@@ -12,6 +12,7 @@ from typing import Any
 
 from pemove import lvs
 from pemove.control import Control
+from pemove.move import DEFAULT_MODE
 from pemove.workload.blockdev import zero
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger
@@ -41,6 +42,7 @@ def move_storm(
     disks: Sequence[str],
     method: str = "locked",
     *,
+    mode: str = DEFAULT_MODE,
     seed: int,
     moves: int = 200,
     block_extents: int = 8,
@@ -58,7 +60,7 @@ def move_storm(
 
     :param disks: at least two raw disks
     """
-    run = Run("storm", ctl, method, seed)
+    run = Run("storm", ctl, method, seed, mode)
     mover = run.mover
     blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
     a, b = disks[0], disks[1]
@@ -107,9 +109,7 @@ def move_storm(
         report = verify(blk_node, ledger)
         file_report = vol.check(files)
         vol.umount()
-    log(
-        f"storm/{mover.method_taken()}: {report.summary()}; files: {file_report.to_json()}"
-    )
+    log(f"{run.label}: {report.summary()}; files: {file_report.to_json()}")
     return run.result(
         acked=report.acked + file_report.acked,
         lost=report.lost + len(file_report.lost),
