@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "list": "pemove.cli.lv",
     "status": "pemove.cli.lv",
     "move": "pemove.cli.lv",
+    "evacuate": "pemove.cli.evacuate",
     "demo": "pemove.demo",
     "bench": "pemove.bench.cli",
     "vm": "pemove.vm.cli",
