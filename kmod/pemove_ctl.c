@@ -290,9 +290,8 @@ static int pemove_cmd_pe_move(struct pemove_file *pf,
 	u32 index;
 	int ret;
 
-	/* The outputs taken from reserved space in 1.1 must be zero on input. */
-	if (!pemove_name_valid(req->name) || req->max_wait_ns ||
-	    req->switch_ns || req->writes_mirrored || req->writes_waited)
+	/* Inputs are checked; outputs, as everywhere, are ignored going in. */
+	if (!pemove_name_valid(req->name))
 		return -EINVAL;
 	args.flags = req->move_flags;
 	args.chunk_sectors = req->chunk_sectors;
@@ -325,8 +324,6 @@ static int pemove_cmd_pe_move_end(struct pemove_file *pf,
 	int ret;
 
 	if (!pemove_name_valid(req->name) || req->padding ||
-	    !pemove_zero(&req->dest, sizeof(req->dest)) || req->switch_ns ||
-	    req->writes_mirrored || req->max_wait_ns ||
 	    !pemove_zero(req->reserved, sizeof(req->reserved)))
 		return -EINVAL;
 	lv = pemove_lv_get(req->name, true, req->le, &index);
@@ -354,9 +351,8 @@ static int pemove_cmd_move_status(struct pemove_file *pf,
 	struct pemove_lv *lv;
 	int ret = 0;
 
-	if (!pemove_name_valid(req->name) ||
-	    !pemove_zero(&req->state, sizeof(*req) -
-			 offsetof(struct pemove_move_status, state)))
+	if (!pemove_name_valid(req->name) || req->padding ||
+	    !pemove_zero(req->reserved, sizeof(req->reserved)))
 		return -EINVAL;
 	mutex_lock(&pemove_mutex);
 	lv = pemove_lv_find(req->name);

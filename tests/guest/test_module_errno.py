@@ -220,7 +220,17 @@ CASES: list[Case] = [
         errno.EINVAL,
         lambda e: _create(e, extent_count=C["PEMOVE_MAX_EXTENTS"] + 1),
     ),
-    ("create-reserved", errno.EINVAL, lambda e: _create(e, reserved=[1, 0, 0, 0])),
+    ("create-reserved", errno.EINVAL, lambda e: _create(e, reserved=[1, 0, 0])),
+    (
+        "create-pv-reserve-unaligned",
+        errno.EINVAL,
+        lambda e: _create(e, pv_reserved_sectors=4),
+    ),
+    (
+        "create-extent-in-pv-reserve",
+        errno.EINVAL,
+        lambda e: _create(e, pv_reserved_sectors=20 * EXTENT_SECTORS),
+    ),
     ("create-outside-pv", errno.EINVAL, lambda e: _create(e, exts=[_past_end(e)])),
     (
         "create-overlap-self",
@@ -303,9 +313,62 @@ CASES: list[Case] = [
     ),
     ("move-notrack", errno.EOPNOTSUPP, lambda e: _move(e, b"n", 0, e.free())),
     (
-        "move-reserved",
+        "move-unknown-flags",
         errno.EINVAL,
-        lambda e: _move(e, b"t", 0, e.free(), reserved=[0, 0, 7, 0]),
+        lambda e: _move(e, b"t", 0, e.free(), move_flags=0x80),
+    ),
+    (
+        "move-chunk-not-power-of-two",
+        errno.EINVAL,
+        lambda e: _move(
+            e, b"t", 0, e.free(), move_flags=C["PEMOVE_MOVE_LIVE"], chunk_sectors=768
+        ),
+    ),
+    (
+        "move-chunk-too-large",
+        errno.EINVAL,
+        lambda e: _move(
+            e,
+            b"t",
+            0,
+            e.free(),
+            move_flags=C["PEMOVE_MOVE_LIVE"],
+            chunk_sectors=2 * C["PEMOVE_CHUNK_MAX_SECTORS"],
+        ),
+    ),
+    # PE_MOVE_END / MOVE_STATUS (1.1)
+    (
+        "end-no-synced-move",
+        errno.EINVAL,
+        lambda e: call(
+            e.ctl,
+            "PE_MOVE_END",
+            raw("PE_MOVE_END", name=b"t", le=0, op=C["PEMOVE_END_COMMIT"]),
+        ),
+    ),
+    (
+        "end-unknown-op",
+        errno.EINVAL,
+        lambda e: call(e.ctl, "PE_MOVE_END", raw("PE_MOVE_END", name=b"t", le=0, op=9)),
+    ),
+    (
+        "end-notrack",
+        errno.EOPNOTSUPP,
+        lambda e: call(
+            e.ctl,
+            "PE_MOVE_END",
+            raw("PE_MOVE_END", name=b"n", le=0, op=C["PEMOVE_END_ABORT"]),
+        ),
+    ),
+    (
+        "move-status-unknown-lv",
+        errno.ENOENT,
+        lambda e: call(e.ctl, "MOVE_STATUS", raw("MOVE_STATUS", name=b"nope", le=0)),
+    ),
+    (
+        "move-status-le-out-of-range",
+        errno.EINVAL,
+        lambda e: call(e.ctl, "MOVE_STATUS", raw("MOVE_STATUS", name=b"t", le=4)),
     ),
     ("move-le-locked", errno.EBUSY, lambda e: _move_locked(e)),
     # legacy lock
@@ -340,7 +403,7 @@ def _with_flags(req: Any) -> Any:
 
 
 def _with_reserved(req: Any) -> Any:
-    req.reserved[5] = 1
+    req.reserved[3] = 1
     return req
 
 
@@ -470,10 +533,10 @@ def test_output_padding_is_zeroed(ctl: Control, disks: list[str]) -> None:
     assert req.le_count == 2
     assert [arr[i].padding for i in range(2)] == [0, 0]
     assert list(req.reserved) == [0] * 4 and req.padding == 0
-    assert list(req.counters.reserved) == [0] * 8
+    assert list(req.counters.reserved) == [0] * 5
     v = raw("VERSION")
     assert call(ctl, "VERSION", v) == 0
-    assert list(v.reserved) == [0] * 6
+    assert list(v.reserved) == [0] * 4 and v.padding == 0
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def test_output_slack_is_zero(ctl: Control, disks: list[str]) -> None:
         extents=int(ffi.cast("uintptr_t", exts)),
         extent_count=2,
         lv_flags=0,
+        pv_reserved_sectors=0,
     )
     with discovery.watch_for_disk() as watch:
         _call(ctl, "LV_CREATE", buf)
@@ -143,18 +144,30 @@ def test_output_slack_is_zero(ctl: Control, disks: list[str]) -> None:
         "LV_STATUS wrote past le_count"
     )
 
-    def roundtrip(op: str, le: int, dest: Extent | None = None) -> None:
-        where = dest or Extent(0, 0, 0)
-        buf, _ = _request(
-            op,
-            name=b"nl",
-            le=le,
-            dest={"major": where.major, "minor": where.minor, "sector": where.sector},
-        )
+    def roundtrip(op: str, le: int, dest: Extent | None = None, **fields: Any) -> None:
+        if dest is not None or op in ("PE_LOCK", "PE_UNLOCK"):
+            where = dest or Extent(0, 0, 0)  # PE_LOCK and PE_UNLOCK want it zero
+            fields["dest"] = {
+                "major": where.major,
+                "minor": where.minor,
+                "sector": where.sector,
+            }
+        buf, _ = _request(op, name=b"nl", le=le, **fields)
         _call(ctl, op, buf)
         check(op, buf)
 
-    roundtrip("PE_MOVE", 0, Extent.from_path(disks[1], 0))
+    # The inputs PE_MOVE took from reserved space in 1.1 are zero here (the
+    # 1.0 move); its outputs stay patterned, for the kernel to overwrite.
+    roundtrip(
+        "PE_MOVE", 0, Extent.from_path(disks[1], 0), move_flags=0, chunk_sectors=0
+    )
+    roundtrip("MOVE_STATUS", 0)
+    sync = uapi.const["PEMOVE_MOVE_LIVE"] | uapi.const["PEMOVE_MOVE_SYNC_ONLY"]
+    roundtrip(
+        "PE_MOVE", 0, Extent.from_path(disks[0], 0), move_flags=sync, chunk_sectors=0
+    )
+    roundtrip("MOVE_STATUS", 0)
+    roundtrip("PE_MOVE_END", 0, op=uapi.const["PEMOVE_END_COMMIT"])
     roundtrip("PE_LOCK", 1)
     roundtrip("PE_REMAP", 1, Extent.from_path(disks[1], EXTENT_SECTORS))
     roundtrip("PE_UNLOCK", 1)
