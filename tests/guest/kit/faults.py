@@ -209,9 +209,9 @@ def scsi_debug_disk(ctl: Control, *params: str) -> Iterator[ScsiDebugDisk]:
 
 
 def move_in_thread(
-    lv: str, le: int, dest: Extent, figures: Figures
+    lv: str, le: int, dest: Extent, figures: Figures, mode: str = "whole"
 ) -> tuple[threading.Thread, dict[str, Any]]:
-    """PE_MOVE of ``lv`` LE ``le`` on its own control file, in a started thread.
+    """PE_MOVE of ``lv`` LE ``le`` in ``mode`` on its own control file, in a started thread.
 
     The returned dict gets ``stats`` (MoveStats) or ``error`` (PemoveError);
     ``figures`` counts the move.
@@ -221,7 +221,7 @@ def move_in_thread(
     def run() -> None:
         try:
             with Control() as ctl, figures.move():
-                out["stats"] = ctl.pe_move(lv, le, dest)
+                out["stats"] = ctl.pe_move(lv, le, dest, mode=mode)  # type: ignore[arg-type]
         except errors.PemoveError as exc:
             out["error"] = exc
 

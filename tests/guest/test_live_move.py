@@ -1,0 +1,423 @@
+"""The live move: no IO is held for a copy, a write waits at most for its chunk.
+
+DESCRIPTION: issue "a live move that never holds IO for a copy".  A live
+PE_MOVE sends reads to the source until the switch, lets one chunk (two,
+double-buffered) into its window at a time, and mirrors every write to a
+copied chunk to both PEs.  Each test here shows one promise against the real
+module, most with the seed's whole-extent move beside it so the difference
+is measured in the same boot: reads held, a write to the chunk being copied,
+a destination failing while writes are mirrored, SIGKILL mid-copy, two LEs
+of one LV at once, the two-phase end, and evacuating a shared disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kit.faults import Load, clean_les, move_in_thread
+from pemove import errors
+from pemove.control import Control, Extent
+from pemove.wait import wait_until
+from pemove.workload import blockfmt, dm
+from pemove.workload.blockfmt import BLOCK_SIZE
+
+EXTENT = 8192  # 4 MiB
+LE_BLOCKS = EXTENT * 512 // BLOCK_SIZE
+CHUNK = 64  # 32 KiB chunks: many windows per LE
+
+
+def read_block(node: str, sector: int) -> bytes:
+    buf = mmap.mmap(-1, BLOCK_SIZE)
+    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
+    try:
+        os.preadv(fd, [buf], sector * 512)
+    finally:
+        os.close(fd)
+    return bytes(buf)
+
+
+class Readers:
+    """O_DIRECT readers looping over one LE until stopped; they count their reads."""
+
+    def __init__(self, node: str, le: int, n: int = 2) -> None:
+        self.stop = threading.Event()
+        self.reads = 0
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._run, args=(node, le, i), daemon=True)
+            for i in range(n)
+        ]
+
+    def _run(self, node: str, le: int, i: int) -> None:
+        buf = mmap.mmap(-1, BLOCK_SIZE)
+        fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
+        try:
+            block = i
+            while not self.stop.is_set():
+                os.preadv(fd, [buf], (le * LE_BLOCKS + block % LE_BLOCKS) * BLOCK_SIZE)
+                self.reads += 1
+                block += 7
+        except BaseException as exc:  # reported by finish()
+            self.errors.append(exc)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> Readers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        assert not self.errors, self.errors
+
+
+@pytest.mark.disks(2)
+def test_reads_are_never_held(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+    figures: Any,
+    seed: int,
+) -> None:
+    """Readers and writers on the moving LE: the live move holds no read; the whole move does."""
+    slow = make_dm("slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=20))
+    lv = make_lv("rd", EXTENT, [Extent.from_path(disks[0], 0)])
+    load = Load(lv.node, "rd", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
+    load.start()
+    try:
+        with Readers(lv.node, 0) as readers:
+            before = ctl.lv_status("rd").counters
+            live = ctl.pe_move(
+                "rd",
+                0,
+                Extent(slow.major, slow.minor, 0),
+                mode="live",
+                chunk_sectors=256,
+            )
+            mid = ctl.lv_status("rd").counters
+            assert readers.reads > 0
+            whole = ctl.pe_move(
+                "rd", 0, Extent.from_path(disks[0], 2 * EXTENT), mode="whole"
+            )
+            after = ctl.lv_status("rd").counters
+    finally:
+        report = load.finish()
+    assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
+    print(f"live: {live}\nwhole: {whole}")
+    assert mid.reads_held - before.reads_held == 0, "the live move held a read"
+    assert live.hold_ns == 0 and live.writes_mirrored > 0
+    assert after.reads_held - mid.reads_held > 0, (
+        "the whole move held no read (no readers?)"
+    )
+    assert whole.hold_ns > 0
+
+
+@pytest.mark.disks(2)
+def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+) -> None:
+    """A write to the chunk in the window waits for it, then reaches both PEs."""
+    slow = make_dm(
+        "slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=800)
+    )
+    src = Extent.from_path(disks[0], 0)
+    lv = make_lv("wc", EXTENT, [src])
+    dest = Extent(slow.major, slow.minor, 0)
+    out: dict[str, Any] = {}
+
+    def mover() -> None:
+        try:
+            with Control() as c:
+                out["stats"] = c.pe_move(
+                    "wc", 0, dest, mode="live", chunk_sectors=CHUNK, sync_only=True
+                )
+                out["end"] = c.pe_move_end("wc", 0, "detach")
+        except errors.PemoveError as exc:
+            out["error"] = exc
+
+    th = threading.Thread(target=mover, daemon=True)
+    th.start()
+    # Chunk 2 is being written to the destination once chunks 0 and 1 are copied.
+    wait_until(
+        lambda: ctl.move_status("wc", 0).copied_sectors >= 2 * CHUNK, 120, "2 chunks"
+    )
+    target = ctl.move_status("wc", 0).copied_sectors  # the chunk in the window now
+    lba = target * 512 // BLOCK_SIZE
+    data = blockfmt.pack(lba, 1, 42)
+    buf = mmap.mmap(-1, BLOCK_SIZE)
+    buf[:] = data
+    fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
+    writer = threading.Thread(target=os.pwritev, args=(fd, [buf], lba * BLOCK_SIZE))
+    try:
+        writer.start()
+        wait_until(
+            lambda: ctl.lv_status("wc").les[0].held >= 1, 30, "the write to wait"
+        )
+        assert writer.is_alive(), "the write went through while its chunk was copied"
+        writer.join(60)
+        assert not writer.is_alive()
+    finally:
+        os.close(fd)
+    th.join(300)
+    assert "error" not in out, out
+    assert out["stats"].writes_waited >= 1 and out["stats"].max_wait_ns > 0
+    # Both PEs hold it: the source (authoritative until the switch) and the copy.
+    assert read_block(disks[0], src.sector + target) == data
+    assert read_block(slow.node, target) == data
+    with Control() as c:
+        c.pe_move_end("wc", 0, "commit")
+    assert read_block(lv.node, target) == data
+    assert ctl.lv_status("wc").les[0].pe == dest
+
+
+@pytest.mark.disks(2)
+@pytest.mark.kmsg_allow(r"I/O error", r"Buffer I/O error", r"pemove: .*move of LE")
+def test_destination_fails_during_mirrored_writes(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+    figures: Any,
+    seed: int,
+) -> None:
+    """The destination dies while writes are mirrored: they still succeed, COMMIT is EIO,
+    the map is unchanged, the destination is released, nothing is lost."""
+    dst = make_dm("dst", dm.linear_table(disks[1], 4 * EXTENT))
+    lv = make_lv("mf", EXTENT, [Extent.from_path(disks[0], 0)])
+    load = Load(lv.node, "mf", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
+    load.start()
+    try:
+        load.wait_writes(10)
+        stats = ctl.pe_move(
+            "mf", 0, Extent(dst.major, dst.minor, 0), mode="live", sync_only=True
+        )
+        assert stats.synced
+        assert ctl.lv_status("mf").les[0].synced
+        mirrored = ctl.lv_status("mf").counters.writes_mirrored
+        load.wait_writes(20)
+        assert ctl.lv_status("mf").counters.writes_mirrored > mirrored
+        dst.reload(dm.error_table(4 * EXTENT))
+        load.wait_writes(30)  # the writers go on: the source completes them
+        with pytest.raises(errors.MoveIOError) as exc:
+            ctl.pe_move_end("mf", 0, "commit")
+        assert exc.value.errno == errno.EIO
+        load.wait_writes(10)
+    finally:
+        report = load.finish()
+    assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
+    status = ctl.lv_status("mf")
+    assert status.les[0].pe == Extent.from_path(disks[0], 0)
+    assert status.info.pv_count == 1 and clean_les(status)
+    assert status.counters.moves_failed == 1
+
+
+MOVER = """
+import sys
+from pemove.control import Control, Extent
+with Control() as ctl:
+    print("moving", flush=True)
+    ctl.pe_move("sk", 0, Extent(*map(int, sys.argv[1:4])), mode="live", chunk_sectors=64)
+"""
+
+
+@pytest.mark.disks(2)
+def test_sigkill_mid_copy(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+    figures: Any,
+    seed: int,
+) -> None:
+    """SIGKILL while a live move copies: it stops at the next chunk, the map is unchanged."""
+    slow = make_dm(
+        "slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=100)
+    )
+    lv = make_lv("sk", EXTENT, [Extent.from_path(disks[0], 0)])
+    load = Load(lv.node, "sk", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
+    load.start()
+    mover = subprocess.Popen(
+        [sys.executable, "-c", MOVER, str(slow.major), str(slow.minor), "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert mover.stdout is not None and mover.stdout.readline() == "moving\n"
+        wait_until(
+            lambda: ctl.move_status("sk", 0).copied_sectors >= 4 * 64, 120, "4 chunks"
+        )
+        load.wait_writes(10)
+        mover.send_signal(signal.SIGKILL)
+        assert mover.wait(60) == -signal.SIGKILL
+        load.wait_writes(10)
+    finally:
+        if mover.poll() is None:
+            mover.kill()
+            mover.wait()
+        report = load.finish()
+    assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
+    status = ctl.lv_status("sk")
+    assert status.les[0].pe == Extent.from_path(disks[0], 0)
+    assert clean_les(status) and status.info.pv_count == 1
+
+
+@pytest.mark.disks(3)
+def test_two_les_of_one_lv_move_at_once(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+    figures: Any,
+    seed: int,
+) -> None:
+    """LE 0 copies slowly; LE 1 moves meanwhile and finishes first: neither waits on the other."""
+    slow = make_dm("slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=50))
+    lv = make_lv(
+        "two", EXTENT, [Extent.from_path(disks[0], i * EXTENT) for i in range(2)]
+    )
+    load = Load(lv.node, "two", LE_BLOCKS, [0, 1], 2, figures=figures, seed=seed)
+    load.start()
+    th, out = move_in_thread(
+        "two", 0, Extent(slow.major, slow.minor, 0), figures, mode="live"
+    )
+    try:
+        wait_until(lambda: ctl.move_status("two", 0).active, 60, "LE 0 to start moving")
+        t0 = time.monotonic()
+        with figures.move():
+            fast = ctl.pe_move("two", 1, Extent.from_path(disks[2], 0), mode="live")
+        took = time.monotonic() - t0
+        still = ctl.move_status("two", 0)
+        assert still.active, "LE 0's move ended before LE 1's: the test proves nothing"
+        held_on_1 = ctl.lv_status("two").les[1].held
+        th.join(600)
+    finally:
+        report = load.finish()
+    assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), report.summary()
+    assert "stats" in out, out
+    print(f"LE 1 moved in {took:.2f} s while LE 0 copied: {fast}")
+    assert held_on_1 == 0
+    assert clean_les(ctl.lv_status("two"))
+
+
+@pytest.mark.disks(2)
+def test_two_phase_end_close_aborts_detach_survives(
+    ctl: Control, disks: list[str], make_lv: Callable[..., Any]
+) -> None:
+    """A synced move: closing its control file aborts it; a detached one outlives it."""
+    src = Extent.from_path(disks[0], 0)
+    dest = Extent.from_path(disks[1], 0)
+    make_lv("tp", EXTENT, [src])
+    with Control() as c:
+        c.pe_move("tp", 0, dest, mode="live", sync_only=True)
+        assert ctl.lv_status("tp").les[0].synced
+        with pytest.raises(errors.LVBusy):
+            ctl.pe_move_end("tp", 0, "commit")  # another handle owns it
+    st = ctl.lv_status("tp")
+    assert st.les[0].pe == src and clean_les(st), "closing the owner did not abort"
+    assert st.info.pv_count == 1
+
+    with Control() as c:
+        c.pe_move("tp", 0, dest, mode="whole", sync_only=True)
+        c.pe_move_end("tp", 0, "detach")
+    st = ctl.lv_status("tp")
+    assert st.les[0].synced and st.les[0].detached and st.les[0].pe == src
+    with pytest.raises(errors.LVBusy):
+        ctl.lv_remove("tp")
+    end = ctl.pe_move_end("tp", 0, "commit")
+    assert end.dest == dest
+    st = ctl.lv_status("tp")
+    assert st.les[0].pe == dest and clean_les(st) and st.info.pv_count == 1
+
+
+@pytest.mark.disks(4)
+def test_evacuate_a_shared_disk_under_io_then_reuse_it(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    figures: Any,
+    seed: int,
+) -> None:
+    """``pemove evacuate`` empties a PV shared by two LVs while both are written; dm claims it."""
+    src = disks[0]
+    a = make_lv(
+        "ea",
+        EXTENT,
+        [
+            Extent.from_path(src, 0),
+            Extent.from_path(src, EXTENT),
+            Extent.from_path(disks[1], 0),
+        ],
+    )
+    b = make_lv(
+        "eb", EXTENT, [Extent.from_path(src, 2 * EXTENT), Extent.from_path(disks[2], 0)]
+    )
+    loads = [
+        Load(a.node, "ea", LE_BLOCKS, [0, 1], 3, figures=figures, seed=seed),
+        Load(b.node, "eb", LE_BLOCKS, [0], 2, figures=figures, seed=seed + 10),
+    ]
+    for load in loads:
+        load.start()
+    try:
+        res = subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), "pemove"),
+                "evacuate",
+                src,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert res.returncode == 0, res.stderr
+        summary = json.loads(res.stdout)
+        for load in loads:
+            load.wait_writes(10)
+    finally:
+        reports = [load.finish() for load in loads]
+    for report in reports:
+        assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), (
+            report.summary()
+        )
+    assert summary["complete"] and summary["released"], summary
+    assert len(summary["moved"]) == 3
+    assert all(m["mode"] == "live" for m in summary["moved"])
+    for name in ("ea", "eb"):
+        pes = {(le.pe.major, le.pe.minor) for le in ctl.lv_status(name).les}
+        s = Extent.from_path(src)
+        assert (s.major, s.minor) not in pes
+    sectors = int(Path(f"/sys/class/block/{os.path.basename(src)}/size").read_text())
+    user = dm.create("claim", dm.linear_table(src, sectors))
+    dm.remove(user.name)
+    # Nothing left to do: a second run is a no-op.
+    again = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "pemove"),
+            "evacuate",
+            src,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0 and json.loads(again.stdout)["planned"] == 0
