@@ -27,7 +27,7 @@ C = uapi.const
 EXTENT_SECTORS = 2048  # 1 MiB extents
 
 
-def raw(op: str, **fields: Any) -> Any:
+def raw(op: str, /, **fields: Any) -> Any:
     """A request struct for ``op`` with the client's version and ``fields``."""
     req = ffi.new(uapi.IOC_STRUCT[op] + " *")
     for i, part in enumerate(uapi.VERSION):

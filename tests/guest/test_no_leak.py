@@ -43,7 +43,7 @@ def _slack(data: bytes, ctype: Any, where: str, names: tuple[str, ...]) -> list[
     return bad
 
 
-def _request(op: str, **fields: Any) -> tuple[bytearray, Any]:
+def _request(op: str, /, **fields: Any) -> tuple[bytearray, Any]:
     """The pattern everywhere, then the header, zeroed slack inputs and ``fields``."""
     ctype = uapi.IOC_STRUCT[op]
     buf = bytearray([PATTERN]) * ffi.sizeof(ctype)
@@ -144,7 +144,9 @@ def test_output_slack_is_zero(ctl: Control, disks: list[str]) -> None:
         "LV_STATUS wrote past le_count"
     )
 
-    def roundtrip(op: str, le: int, dest: Extent | None = None, **fields: Any) -> None:
+    def roundtrip(
+        op: str, le: int, dest: Extent | None = None, /, **fields: Any
+    ) -> None:
         if dest is not None or op in ("PE_LOCK", "PE_UNLOCK"):
             where = dest or Extent(0, 0, 0)  # PE_LOCK and PE_UNLOCK want it zero
             fields["dest"] = {
