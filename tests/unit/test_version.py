@@ -27,3 +27,21 @@ def test_setup_py_reads_the_version_file() -> None:
         check=True,
     )
     assert res.stdout.strip().splitlines()[-1] == pemove.__version__
+
+
+def test_the_module_takes_the_version_file() -> None:
+    """Kbuild reads ../VERSION (a build elsewhere passes PEMOVE_RELEASE=) for MODULE_VERSION."""
+    from pemove.vm import build
+
+    kbuild = (REPO / "kmod" / "Kbuild").read_text()
+    assert "$(src)/../VERSION" in kbuild and "MODULE_VERSION" not in kbuild
+    assert (
+        "MODULE_VERSION(PEMOVE_RELEASE)" in (REPO / "kmod" / "pemove_ctl.c").read_text()
+    )
+    assert build.release_version(REPO) == pemove.__version__
+
+
+def test_dkms_conf_repeats_the_version_file() -> None:
+    conf = (REPO / "kmod" / "dkms.conf").read_text()
+    (found,) = re.findall(r'^PACKAGE_VERSION="([^"]+)"$', conf, re.MULTILINE)
+    assert found == pemove.__version__, "update kmod/dkms.conf with VERSION"

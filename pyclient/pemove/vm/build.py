@@ -42,6 +42,14 @@ def repo_root() -> Path:
     return root
 
 
+def release_version(root: Path) -> str:
+    """The project's release version: the one line of ``VERSION`` in ``root``."""
+    try:
+        return (root / "VERSION").read_text(encoding="ascii").strip() or "unknown"
+    except FileNotFoundError:
+        return "unknown"
+
+
 def module_dir(release: str, root: Path | None = None) -> Path:
     """Return the build directory of the module for *release*."""
     return (root or repo_root()) / "build" / "kmod" / release
@@ -98,6 +106,8 @@ def _build_locked(
         "-C",
         str(kernel.build_dir),
         f"M={out}",
+        # The copy in build/ has no ../VERSION; the checkout's is the one.
+        f"PEMOVE_RELEASE={release_version(src.parent)}",
         "modules",
     ]
     result = subprocess.run(
