@@ -14,7 +14,10 @@
 
 When udevd runs, :meth:`DiskWatch.wait` returns once udev has finished with
 the device (its rules may open it, e.g. to probe for a file system, which
-would make an immediate LV_REMOVE fail with EBUSY).  Without udevd, it falls
+would make an immediate LV_REMOVE fail with EBUSY).  Only an initialisation
+after the watch started counts: a device that reuses the name of one just
+removed can show that one's udev record until udev has processed the
+removal, and that record says nothing about the new device.  Without udevd, it falls
 back to the kernel's own uevents, which is sound only when ``/dev`` is
 devtmpfs: the kernel creates the node there before it sends the uevent.
 Without either, it raises :class:`~pemove.errors.UdevUnavailable`.
@@ -239,6 +242,7 @@ class DiskWatch:
         self.name = name
         self._monitor: Any = None
         self._context: Any = None
+        self._started_us = 0
         self.source = "udev" if udev_running() else "kernel"
 
     def __enter__(self) -> Self:
@@ -271,6 +275,8 @@ class DiskWatch:
         self._monitor = pyudev.Monitor.from_netlink(self._context, source=self.source)
         self._monitor.filter_by("block")
         self._monitor.start()
+        # udev's USEC_INITIALIZED is CLOCK_MONOTONIC, as time.monotonic_ns() is.
+        self._started_us = time.monotonic_ns() // 1000
 
     def stop(self) -> None:
         """Stop listening."""
@@ -286,15 +292,24 @@ class DiskWatch:
         node = device.device_node
         if not node or not os.path.exists(node):
             return None
-        if self.source == "udev" and not device.is_initialized:
+        if self.source == "udev" and not self._initialized_since_start(device):
             return None
         return str(node)
+
+    def _initialized_since_start(self, device: Any) -> bool:
+        """udev has processed the device, and not an earlier one of the same name."""
+        if not device.is_initialized:
+            return False
+        since = device.properties.get("USEC_INITIALIZED")
+        return since is None or int(since) >= self._started_us
 
     def wait(self, name: str | None = None, timeout: float = 10.0) -> str:
         """Return the node of block device ``name`` once it is ready.
 
         It returns at once if the device is already there (and, with udev,
-        initialised); otherwise it waits for its ``add`` or ``change`` event.
+        initialised since :meth:`start`); otherwise it waits for its ``add``
+        or ``change`` event.  It is meant for a device created after
+        :meth:`start`: one that udev initialised earlier never counts.
 
         :param name: the kernel name, e.g. ``LVInfo.disk_name``; defaults to
             the name given to :func:`watch_for_disk`

@@ -166,6 +166,9 @@ def test_progress_counts_objects_and_reports_periodically() -> None:
     assert p.objects == 50
     assert len(said) == 4  # at 5, 10, 15 and 20 s
     assert said[-1] == "  0m20s  41/~200 objects (20%)  fs/ext4/f40.o"
+    p = build.Progress(said.append, interval=5, tree=Path("/c/debug-1"))
+    p.feed("  CC      /c/debug-1/tools/objtool/check.o")
+    assert p.line().endswith("  1 objects  tools/objtool/check.o")
 
 
 def test_cli_build_prints_where_the_kernel_is(

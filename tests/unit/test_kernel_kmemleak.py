@@ -7,33 +7,38 @@ from pathlib import Path
 import pytest
 from pemove.vm import kmemleak
 
-# Captured from debug-6.12 (tests/guest/test_debug_judge.py, the trigger's
-# "leak"): two of its eight objects, and one of the kernel's own.
+# Captured on debug-6.12 (6.12.117-pemove-debug-045fba4f) by
+# tests/guest/test_debug_judge.py: two of the trigger's eight objects; then
+# a made-up per-cpu record (hex dump "on cpu N") from the same format.
 REPORT_6_12 = """\
-unreferenced object 0xffff888009a6c800 (size 1024):
-  comm "python3", pid 272, jiffies 4294906137
+unreferenced object 0xffff88800aa43800 (size 1024):
+  comm "python", pid 68, jiffies 4295236396
   hex dump (first 32 bytes):
     70 65 6d 6f 76 65 2d 74 72 69 67 67 65 72 2d 6c  pemove-trigger-l
     65 61 6b 00 00 00 00 00 00 00 00 00 00 00 00 00  eak.............
-  backtrace (crc 2f0f1d6a):
-    __kmalloc_cache_noprof+0x24d/0x2e0
-    trigger_leak+0x7d/0x130 [pemove_trigger]
-    trigger_write+0x131/0x1c0 [pemove_trigger]
-    full_proxy_write+0x113/0x180
-    vfs_write+0x1ba/0xa30
-    ksys_write+0xee/0x1c0
-    do_syscall_64+0x87/0x160
-    entry_SYSCALL_64_after_hwframe+0x76/0x7e
-unreferenced object 0xffff888009a6d000 (size 1024):
-  comm "python3", pid 272, jiffies 4294906137
+  backtrace (crc f9778d1b):
+    __kmalloc_cache_noprof+0x1fe/0x350
+    trigger_leak+0x7e/0x130 [pemove_trigger]
+    trigger_write+0x1b0/0x237 [pemove_trigger]
+    full_proxy_write+0xf1/0x170
+    vfs_write+0x22a/0x1220
+    ksys_write+0xf2/0x1c0
+    do_syscall_64+0x6d/0x140
+    entry_SYSCALL_64_after_hwframe+0x4b/0x53
+unreferenced object 0xffff88800aa44000 (size 1024):
+  comm "python", pid 68, jiffies 4295236397
   hex dump (first 32 bytes):
     70 65 6d 6f 76 65 2d 74 72 69 67 67 65 72 2d 6c  pemove-trigger-l
-    65 61 6b 00 00 00 00 00 00 00 00 00 00 00 00 00  eak.............
-  backtrace (crc 2f0f1d6a):
-    __kmalloc_cache_noprof+0x24d/0x2e0
-    trigger_leak+0x7d/0x130 [pemove_trigger]
-    trigger_write+0x131/0x1c0 [pemove_trigger]
-    full_proxy_write+0x113/0x180
+    65 61 6b 00 00 00 00 00 00 00 00 00 a4 81 00 00  eak.............
+  backtrace (crc 931cebf2):
+    __kmalloc_cache_noprof+0x1fe/0x350
+    trigger_leak+0x7e/0x130 [pemove_trigger]
+    trigger_write+0x1b0/0x237 [pemove_trigger]
+    full_proxy_write+0xf1/0x170
+    vfs_write+0x22a/0x1220
+    ksys_write+0xf2/0x1c0
+    do_syscall_64+0x6d/0x140
+    entry_SYSCALL_64_after_hwframe+0x4b/0x53
 unreferenced object 0xffff8880036a2f00 (size 64):
   comm "swapper/0", pid 1, jiffies 4294892453
   hex dump (first 32 bytes on cpu 1):
@@ -43,7 +48,7 @@ unreferenced object 0xffff8880036a2f00 (size 64):
     some_init+0x20/0x60
 """
 
-# The 6.1 format: addresses in the backtrace, no crc.
+# The 6.1 format (mm/kmemleak.c of 6.1: addresses in the backtrace, no crc).
 REPORT_6_1 = """\
 unreferenced object 0xffff88800a0e4800 (size 1024):
   comm "python3", pid 268, jiffies 4294906502 (age 13.184s)
@@ -60,24 +65,25 @@ unreferenced object 0xffff88800a0e4800 (size 1024):
 def test_parse_6_12_records() -> None:
     leaks = kmemleak.parse(REPORT_6_12)
     assert [leak.address for leak in leaks] == [
-        "0xffff888009a6c800",
-        "0xffff888009a6d000",
+        "0xffff88800aa43800",
+        "0xffff88800aa44000",
         "0xffff8880036a2f00",
     ]
     first = leaks[0]
+    # kmemleak reports the slab object's size (kmalloc-1k), not the 600 asked
     assert (first.size, first.comm, first.pid, first.jiffies) == (
         1024,
-        "python3",
-        272,
-        4294906137,
+        "python",
+        68,
+        4295236396,
     )
-    assert first.backtrace[1] == "trigger_leak+0x7d/0x130 [pemove_trigger]"
+    assert first.backtrace[1] == "trigger_leak+0x7e/0x130 [pemove_trigger]"
     assert len(first.backtrace) == 8
-    assert first.caller == "trigger_leak+0x7d/0x130 [pemove_trigger]"
+    assert first.caller == "trigger_leak+0x7e/0x130 [pemove_trigger]"
     assert "pemove-trigger-l" in first.hexdump[0]
     assert first.involves("pemove_trigger") and not leaks[2].involves("pemove_trigger")
-    assert first.text.startswith("unreferenced object 0xffff888009a6c800")
-    assert first.text.endswith("entry_SYSCALL_64_after_hwframe+0x76/0x7e")
+    assert first.text.startswith("unreferenced object 0xffff88800aa43800")
+    assert first.text.endswith("entry_SYSCALL_64_after_hwframe+0x4b/0x53")
     assert leaks[2].caller == "some_init+0x20/0x60"
 
 
@@ -129,7 +135,7 @@ def test_check_writes_the_backtraces_and_names_them(
     msg = kmemleak.check(tmp_path, "after-rmmod", path=path, min_age=0)
     assert msg is not None
     assert "3 suspected memory leak(s) after-rmmod" in msg
-    assert "trigger_leak+0x7d/0x130 [pemove_trigger]" in msg
+    assert "trigger_leak+0x7e/0x130 [pemove_trigger]" in msg
     saved = tmp_path / "kmemleak-after-rmmod.txt"
     assert str(saved) in msg
     assert saved.read_text().count("unreferenced object") == 3

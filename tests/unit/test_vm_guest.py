@@ -27,6 +27,29 @@ def test_disks_ordered_by_serial_not_name(tmp_path):
     assert guest.find_disks(2, root, wait=0) == ["/dev/vdb", "/dev/vda"]
 
 
+def test_all_disks_in_serial_order_without_a_gap(tmp_path):
+    # The Vagrant VM: every disk is there at boot; pemove-d3 after a gap is not ours.
+    root = fake_sysfs(
+        tmp_path,
+        {"vdc": "pemove-d1", "vdb": "pemove-d0", "vda": "", "vde": "pemove-d3"},
+    )
+    assert guest.find_disks(None, root, wait=0) == ["/dev/vdb", "/dev/vdc"]
+
+
+def test_results_file_and_host_only():
+    env = {"PEMOVE_GUEST": "1", "PEMOVE_RESULTS": "/r"}
+    assert guest.results_file("demo.json", env) == Path("/r/demo.json")
+    assert guest.results_file("/abs/x.json", env) == Path("/abs/x.json")
+    assert guest.results_file("demo.json", {}) == Path("demo.json")
+    assert guest.host_only("pemove demo", "python -m x", {}) is None
+    refusal = guest.host_only("pemove demo", "python -m x", env)
+    assert refusal is not None and "run 'python -m x' here" in refusal
+    assert guest.guest_disks({"PEMOVE_DISKS": "/dev/vdb::/dev/vdc"}) == [
+        "/dev/vdb",
+        "/dev/vdc",
+    ]
+
+
 def test_missing_disk_is_named(tmp_path):
     root = fake_sysfs(tmp_path, {"vda": "pemove-d0"})
     with pytest.raises(guest.SetupError, match="pemove-d1"):

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 
 from pemove.bench.common import MIB
+from pemove.vm import guest
 from pemove.wait import wait_until
 from pemove.workload import blockdev, dm
 
@@ -41,7 +42,8 @@ def brd(count: int, size_mib: int, *, filled: int | None = None) -> Iterator[lis
     Unloading frees every page the disks allocated, so phases do not add up
     in guest memory.
     """
-    subprocess.run(["rmmod", "brd"], capture_output=True, check=False)
+    with contextlib.suppress(OSError):  # a brd left by an earlier phase or run
+        guest.delete_module("brd")
     _run(["modprobe", "brd", f"rd_nr={count}", f"rd_size={size_mib * 1024}"])
     nodes = [f"/dev/ram{i}" for i in range(count)]
     wait_until(
@@ -53,16 +55,8 @@ def brd(count: int, size_mib: int, *, filled: int | None = None) -> Iterator[lis
         yield nodes
     finally:
         # udev's blkid may still have a disk open for a moment.
-        with contextlib.suppress(TimeoutError):
-            wait_until(
-                lambda: (
-                    subprocess.run(["rmmod", "brd"], capture_output=True).returncode
-                    == 0
-                ),
-                10,
-                "brd to unload",
-                interval=0.2,
-            )
+        with contextlib.suppress(OSError):
+            guest.unload_when_released("brd", timeout=10)
 
 
 @contextlib.contextmanager

@@ -148,8 +148,10 @@ class Progress:
         interval: float = 10.0,
         expected: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        tree: Path | None = None,
     ) -> None:
         self.say = say
+        self.prefix = f"{tree}/" if tree is not None else None
         self.interval = interval
         self.expected = expected
         self.clock = clock
@@ -163,6 +165,8 @@ class Progress:
         if _OBJECT.match(line):
             self.objects += 1
             self.current = line.split()[-1]
+            if self.prefix and self.current.startswith(self.prefix):
+                self.current = self.current[len(self.prefix) :]
         now = self.clock()
         if now - self.last >= self.interval:
             self.last = now
@@ -301,7 +305,10 @@ def build(
             phases["configure"] = round(time.monotonic() - step, 1)
             say(f"pemove kernel: configured and checked in {phases['configure']:.0f} s")
             progress = Progress(
-                say, interval, _expected_objects(root, p.flavour, p.src.series)
+                say,
+                interval,
+                _expected_objects(root, p.flavour, p.src.series),
+                tree=p.path,
             )
             argv = ["make", "-C", str(p.src.tree), f"O={p.path}", f"-j{jobs}", "all"]
             step = time.monotonic()

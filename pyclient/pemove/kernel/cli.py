@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pemove import exitcodes
-from pemove.kernel import build, cache, config, source
+from pemove.kernel import build, cache, config, source, trigger
 
 __all__ = ["main", "register"]
 
@@ -171,8 +171,20 @@ def run_build(args: argparse.Namespace) -> int:
             f"bzImage {entry.bzimage_bytes / 1e6:.1f} MB"
         )
     print(f"pemove kernel: {entry.release} in {entry.path}")
+    if entry.flavour == "debug":
+        _build_trigger(entry)
     print(f"pemove kernel: boot it with 'pemove vm --kernel {entry.spec} -- COMMAND'")
     return exitcodes.OK
+
+
+def _build_trigger(entry: cache.Entry) -> None:
+    """The test-only trigger module for this kernel (tests/guest/test_debug_judge)."""
+    try:
+        ko = trigger.build(entry.release, entry.path)
+    except (trigger.TriggerError, OSError) as e:
+        _err(f"warning: the trigger module of test_debug_judge did not build: {e}")
+        return
+    print(f"pemove kernel: test trigger module {ko}")
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ __all__ = [
     "insert_module",
     "main",
     "results_file",
+    "unload_when_released",
 ]
 
 STATUS_FILE = "status.json"
@@ -208,6 +209,31 @@ def delete_module(name: str) -> None:
         holds a reference (an LV, for pemove), ENOENT if it is not loaded
     """
     _syscall(1, ctypes.c_char_p(name.encode()), ctypes.c_uint(os.O_NONBLOCK))
+
+
+def unload_when_released(name: str, timeout: float = 10.0) -> None:
+    """:func:`delete_module`, retried while the module is in use, for ``timeout`` s.
+
+    After its last user goes (an LV removed, udev's probe of a disk done),
+    a module's last reference can take a moment to drop.
+
+    :raises OSError: EWOULDBLOCK if it is still in use after ``timeout``, or
+        another errno at once
+    """
+
+    def unloaded() -> bool:
+        try:
+            delete_module(name)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EBUSY):
+                return False
+            raise
+        return True
+
+    try:
+        wait_until(unloaded, timeout, f"module {name} to be released", interval=0.1)
+    except TimeoutError:
+        delete_module(name)  # raises the errno it still gets
 
 
 def load_module(ko: Path, params: Sequence[str]) -> None:

@@ -37,6 +37,14 @@ call_trace         a ``Call Trace:`` with no report or allowed line before
                    failure); the line reported is the one before its
                    ``CPU: N PID: ...`` header
 =================  =========================================================
+
+Reports a test provokes on purpose (tests/guest/test_debug_judge.py) are
+bracketed by ``pemove-kmsg: expect begin <what>`` and ``pemove-kmsg: expect
+end <what>`` lines written to /dev/kmsg; :func:`find_splats` skips what is
+between them, so the host's judge of the whole run does not fail on them.
+A bracket also ends at the next ``pemove-test:`` marker or after
+:data:`EXPECT_WINDOW` lines, so a test that dies inside one hides nothing
+after it.
 """
 
 from __future__ import annotations
@@ -45,7 +53,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_ALLOW", "KINDS", "Splat", "find_splats", "first_splat"]
+__all__ = [
+    "DEFAULT_ALLOW",
+    "EXPECT_BEGIN",
+    "EXPECT_END",
+    "KINDS",
+    "Splat",
+    "find_splats",
+    "first_splat",
+]
 
 _LOCKDEP = (
     r"possible (?:recursive|circular) locking (?:dependency )?detected",
@@ -109,6 +125,13 @@ _PREFIX = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s?)?")
 #: to it; lockdep's longest reports stay well within this.
 TRACE_WINDOW = 400
 
+#: Written to /dev/kmsg around a report a test provokes on purpose.
+EXPECT_BEGIN = "pemove-kmsg: expect begin"
+EXPECT_END = "pemove-kmsg: expect end"
+#: An expect bracket never covers more lines than this.
+EXPECT_WINDOW = 3000
+_EXPECT_CLOSE = re.compile(re.escape(EXPECT_END) + r"|\bpemove-test: (?:begin|end) ")
+
 #: Messages that look alarming but are expected in this harness: I/O errors
 #: from dm-flakey/dm-error under a PV are what the fault tests inject.
 DEFAULT_ALLOW: tuple[str, ...] = (
@@ -153,7 +176,10 @@ def _orphan_trace(lines: Sequence[str], index: int) -> Splat:
 
 
 def find_splats(
-    lines: Iterable[str], allow: Sequence[str] = DEFAULT_ALLOW
+    lines: Iterable[str],
+    allow: Sequence[str] = DEFAULT_ALLOW,
+    *,
+    expected: bool = False,
 ) -> list[Splat]:
     """Return every line of *lines* that reports a kernel problem.
 
@@ -161,12 +187,25 @@ def find_splats(
     :param allow: regular expressions; a line matching any of them is ignored
         even if it also matches a splat pattern, and a Call Trace following
         it is taken to be part of it
+    :param expected: also report what ``pemove-kmsg: expect`` brackets
+        (the test that provoked it checks its own reports this way)
     """
     allow_re = [re.compile(a) for a in allow]
     text = [raw.rstrip("\n") for raw in lines]
     found = []
     last_report = -TRACE_WINDOW - 1  # index of the last report or allowed line
+    bracket = -1  # index of the open expect-begin line, or -1
     for index, line in enumerate(text):
+        if not expected:
+            if bracket >= 0 and (
+                _EXPECT_CLOSE.search(line) or index - bracket > EXPECT_WINDOW
+            ):
+                bracket = -1
+            elif EXPECT_BEGIN in line:
+                bracket = index
+            if bracket >= 0:
+                last_report = index
+                continue
         if any(a.search(line) for a in allow_re):
             last_report = index
             continue

@@ -11,7 +11,6 @@ tables themselves come from :mod:`pemove.workload.dm`.
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import os
 import subprocess
@@ -156,21 +155,6 @@ class ScsiDebugDisk:
         return Path("/sys/kernel/debug/scsi_debug") / self.hctl / "error"
 
 
-def _unload_scsi_debug(timeout: float = 30.0) -> None:
-    """Unload scsi_debug, retried while udev's probe still holds its disk."""
-
-    def unloaded() -> bool:
-        try:
-            guest.delete_module("scsi_debug")
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EBUSY):
-                return False
-            raise
-        return True
-
-    wait_until(unloaded, timeout, "scsi_debug to unload", interval=0.1)
-
-
 @contextlib.contextmanager
 def scsi_debug_disk(ctl: Control, *params: str) -> Iterator[ScsiDebugDisk]:
     """Load scsi_debug with ``params``; yield its one disk; unload it afterwards.
@@ -205,7 +189,7 @@ def scsi_debug_disk(ctl: Control, *params: str) -> Iterator[ScsiDebugDisk]:
                 subprocess.run(["umount", "/sys/kernel/debug"], check=False)
             if problems:
                 raise RuntimeError("; ".join(problems))
-            _unload_scsi_debug()
+            guest.unload_when_released("scsi_debug", timeout=30)
 
 
 def move_in_thread(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
 from pemove.vm import guest
-from pemove.wait import wait_until
 
 from kit.cleanup import remove_leftovers
 
@@ -43,21 +41,7 @@ class Module:
 
         :raises OSError: it stayed in use (EWOULDBLOCK) or another errno
         """
-
-        def unloaded() -> bool:
-            try:
-                guest.delete_module(self.name)
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EBUSY):
-                    return False
-                raise
-            return True
-
-        try:
-            wait_until(unloaded, _UNLOAD_WAIT_S, f"module {self.name} to unload")
-        except TimeoutError:
-            guest.delete_module(self.name)  # raises the errno once more
-            raise
+        guest.unload_when_released(self.name, _UNLOAD_WAIT_S)
 
     def reload(self, **params: Any) -> None:
         """Unload and load again with *params* (e.g. ``locked_copy=0``).

@@ -1,0 +1,110 @@
+"""Build the test-only trigger module (``tests/guest/trigger/``) on the host.
+
+``tests/guest/test_debug_judge.py`` loads it in the guest.  Building it
+there works (``/lib/modules/$(uname -r)/build`` is the tree) but gcc under
+TCG takes minutes, so it is built here, for the kernel a SPEC names, into
+``build/trigger/<release>/pemove_trigger.ko``; the test uses that file when
+it is newer than the sources.  ``pemove kernel build`` does this for every
+debug kernel it builds or finds cached.
+
+Run as ``python -m pemove.kernel.trigger --kernel debug-6.12``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pemove import exitcodes
+
+__all__ = ["TriggerError", "build", "ko_path", "source_dir"]
+
+MODULE = "pemove_trigger"
+
+
+class TriggerError(Exception):
+    """The trigger module did not build; the message has make's output."""
+
+
+def _root() -> Path:
+    env = os.environ.get("PEMOVE_SRC")
+    return Path(env) if env else Path(__file__).resolve().parents[3]
+
+
+def source_dir(root: Path | None = None) -> Path:
+    """``tests/guest/trigger`` of the checkout."""
+    return (root or _root()) / "tests" / "guest" / "trigger"
+
+
+def ko_path(release: str, root: Path | None = None) -> Path:
+    """Where the module for kernel *release* is built."""
+    return (root or _root()) / "build" / "trigger" / release / f"{MODULE}.ko"
+
+
+def _sources(src: Path) -> list[Path]:
+    return sorted(p for p in src.iterdir() if p.is_file())
+
+
+def is_fresh(ko: Path, src: Path) -> bool:
+    """True if *ko* exists and is newer than every file of *src*."""
+    if not ko.exists():
+        return False
+    newest = max((p.stat().st_mtime for p in _sources(src)), default=0.0)
+    return ko.stat().st_mtime >= newest
+
+
+def build(release: str, kdir: Path, root: Path | None = None) -> Path:
+    """Build the trigger for *release* against *kdir* unless it is fresh.
+
+    :returns: the path of ``pemove_trigger.ko``
+    :raises TriggerError: make failed
+    """
+    src = source_dir(root)
+    ko = ko_path(release, root)
+    if is_fresh(ko, src):
+        return ko
+    out = ko.parent
+    out.mkdir(parents=True, exist_ok=True)
+    for path in _sources(src):
+        shutil.copy2(path, out / path.name)
+    argv = ["make", "-C", str(kdir), f"M={out}", "modules"]
+    res = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0 or not ko.exists():
+        raise TriggerError(
+            f"building the trigger module failed (exit {res.returncode}): "
+            f"{' '.join(argv)}\n{res.stdout}{res.stderr}".strip()
+        )
+    return ko
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pemove.kernel.trigger --kernel SPEC``."""
+    from pemove.vm import kernels
+
+    p = argparse.ArgumentParser(
+        prog="python -m pemove.kernel.trigger", description=__doc__
+    )
+    p.add_argument("--kernel", default="debug-6.12", metavar="SPEC")
+    args = p.parse_args(argv)
+    try:
+        k = kernels.resolve(args.kernel)
+        print(build(k.release, k.build_dir))
+    except (kernels.KernelNotFound, TriggerError) as e:
+        print(f"pemove kernel trigger: {e}", file=sys.stderr)
+        return exitcodes.FAILED
+    return exitcodes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
