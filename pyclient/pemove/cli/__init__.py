@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "demo": "pemove.demo",
     "bench": "pemove.bench.cli",
     "vm": "pemove.vm.cli",
+    "kernel": "pemove.kernel.cli",
 }
 
 
