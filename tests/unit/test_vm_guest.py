@@ -61,6 +61,13 @@ def test_module_name():
     assert guest.module_name(Path("/b/dm-pe-move.ko")) == "dm_pe_move"
 
 
+@pytest.fixture(autouse=True)
+def no_kmemleak(monkeypatch):
+    """The host's debugfs is not the guest's: no scans, no mounts."""
+    monkeypatch.setattr(guest.kmemleak, "baseline", lambda: [])
+    monkeypatch.setattr(guest.kmemleak, "check", lambda results, label: None)
+
+
 def test_status_written_with_exit_code(tmp_path, monkeypatch):
     monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
@@ -82,3 +89,28 @@ def test_setup_error_recorded(tmp_path, monkeypatch):
     status = json.loads((tmp_path / guest.STATUS_FILE).read_text())
     assert "loading" in status["error"] and "ENOENT" in status["error"]
     assert status["exit"] is None
+
+
+def test_a_suspected_leak_fails_a_passing_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "find_disks", lambda n: [])
+    labels: list[str] = []
+
+    def check(results: Path, label: str) -> str | None:
+        labels.append(label)
+        return f"kmemleak: 1 suspected memory leak(s) {label}"
+
+    monkeypatch.setattr(guest.kmemleak, "check", check)
+    code = guest.main(["--results", str(tmp_path), "--", "true"])
+    assert code == exitcodes.VM_FAILED and labels == ["after-command"]
+    status = json.loads((tmp_path / guest.STATUS_FILE).read_text())
+    assert status["exit"] == 0 and "after-command" in status["error"]
+
+
+def test_emulated_guest_relaxes_only_the_soft_lockup_watchdog(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest, "find_disks", lambda n: [])
+    armed: list[str] = []
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: armed.append("hung"))
+    monkeypatch.setattr(guest, "relax_lockup_watchdog", lambda: armed.append("soft"))
+    guest.main(["--results", str(tmp_path), "--emulated", "--", "true"])
+    assert armed == ["hung", "soft"]

@@ -259,3 +259,11 @@ def test_group_returns_exit_status():
         log=io.BytesIO(),
     ) as g:
         assert g.wait(time.monotonic() + 30) == 3
+
+
+def test_guest_argv_tells_the_guest_its_cpu_is_emulated(tmp_path):
+    """Under TCG the guest relaxes the soft-lockup watchdog (a starved vCPU)."""
+    tcg = runner.guest_argv(cfg(accel="tcg"), tmp_path)
+    kvm = runner.guest_argv(cfg(accel="kvm"), tmp_path)
+    assert "--emulated" in tcg[: tcg.index("--")]
+    assert "--emulated" not in kvm

@@ -173,6 +173,8 @@ def guest_argv(cfg: VMConfig, results_dir: Path) -> list[str]:
     argv += ["--disks", str(cfg.disks)]
     if bindir:
         argv += ["--path", bindir]
+    if cfg.accel == "tcg":
+        argv.append("--emulated")
     if cfg.ko is not None:
         argv += ["--ko", str(cfg.ko)]
     for param in cfg.module_params:
