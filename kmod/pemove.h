@@ -146,6 +146,7 @@ struct pemove_move {
 	bool aborting;			/* writes go to the source only */
 	bool switched;			/* the map now points at dst */
 	u32 draining;			/* chunk the copier drains, or U32_MAX */
+	u32 pre_inflight;		/* bios routed before the claim, in flight */
 	u32 *chunk_inflight;		/* source-only writes, by first chunk */
 	u32 src_inflight;		/* clones to the source PE */
 	u32 dst_inflight;		/* clones to the destination PE */
@@ -364,6 +365,7 @@ void pemove_le_map(struct pemove_le *le, struct pemove_pv **pv,
 void pemove_le_status(struct pemove_le *le, struct pemove_le_status *st);
 void pemove_window_open(struct pemove_move *m, u32 chunk);
 bool pemove_chunk_drained(struct pemove_move *m, u32 chunk);
+bool pemove_move_predrained(struct pemove_move *m);
 void pemove_window_close(struct pemove_move *m, u32 lo, struct bio_list *bios);
 void pemove_move_stop_mirroring(struct pemove_move *m, struct bio_list *bios);
 bool pemove_move_idle(struct pemove_move *m, bool src, bool dst);

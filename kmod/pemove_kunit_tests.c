@@ -119,12 +119,13 @@ static struct kunit_suite pemove_extent_suite = {
 
 #define T_CHUNK_SHIFT	3	/* 8-sector chunks */
 #define T_CHUNKS	4
+#define T_BIOS		8
 
 struct pemove_track_fixture {
 	struct pemove_pv src, dst;
 	struct pemove_le le;
 	struct pemove_move m;
-	struct bio bios[8];
+	struct bio *bios;	/* T_BIOS of them (struct bio ends in a flex array) */
 };
 
 static void pemove_noop_release(struct percpu_ref *ref)
@@ -137,6 +138,8 @@ static int pemove_track_init(struct kunit *test)
 
 	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, f);
+	f->bios = kunit_kcalloc(test, T_BIOS, sizeof(*f->bios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, f->bios);
 	KUNIT_ASSERT_EQ(test, percpu_ref_init(&f->src.io_ref,
 					      pemove_noop_release, 0,
 					      GFP_KERNEL), 0);
@@ -364,11 +367,48 @@ static void pemove_test_synced_mirrors(struct kunit *test)
 	percpu_ref_put(&f->dst.io_ref);
 }
 
+/*
+ * A write routed before a live move claimed the LE counts in no chunk: the
+ * move must wait for it before it reads a chunk (the fio oracle found the
+ * write landing on the old PE behind the copy otherwise).
+ */
+static void pemove_test_live_waits_for_preclaim_bios(struct kunit *test)
+{
+	struct pemove_track_fixture *f = test->priv;
+	struct pemove_move *m = &f->m;
+	struct pemove_routing r = {};
+	bool switched;
+	u32 inflight;
+
+	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
+			REQ_OP_WRITE, 8), 0, &r), PEMOVE_ROUTE_GO);
+	KUNIT_EXPECT_PTR_EQ(test, r.move, NULL);
+	KUNIT_ASSERT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_MOVING |
+					      PEMOVE_LE_COPYING, m,
+					      &inflight), 0);
+	KUNIT_EXPECT_EQ(test, inflight, 1U);
+	KUNIT_EXPECT_FALSE(test, pemove_move_predrained(m));
+	/* A write routed by the move does not count as one from before it. */
+	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
+			REQ_OP_WRITE, 8), 8, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_le_end_io(&f->le, m, PEMOVE_LEG_SRC,
+					       r.chunk, true, BLK_STS_OK,
+					       &switched), 0U);
+	KUNIT_EXPECT_FALSE(test, pemove_move_predrained(m));
+	KUNIT_EXPECT_EQ(test, pemove_le_end_io(&f->le, NULL, PEMOVE_LEG_SRC,
+					       U32_MAX, true, BLK_STS_OK,
+					       &switched), PEMOVE_WAKE_MOVE);
+	KUNIT_EXPECT_TRUE(test, pemove_move_predrained(m));
+	KUNIT_EXPECT_EQ(test, f->le.inflight, 0U);
+	percpu_ref_put_many(&f->src.io_ref, 2);
+}
+
 static struct kunit_case pemove_track_cases[] = {
 	KUNIT_CASE(pemove_test_plain),
 	KUNIT_CASE(pemove_test_locked_holds_all),
 	KUNIT_CASE(pemove_test_wrlock_holds_writes),
 	KUNIT_CASE(pemove_test_live_window),
+	KUNIT_CASE(pemove_test_live_waits_for_preclaim_bios),
 	KUNIT_CASE(pemove_test_synced_mirrors),
 	{}
 };

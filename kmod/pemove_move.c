@@ -358,10 +358,17 @@ int pemove_pe_move(struct pemove_file *pf, struct pemove_lv *lv, u32 index,
 	if (ret)
 		goto out_put_dst;
 
-	/* From here on the LE routes through the move; the map is unchanged. */
-	if (!(m->flags & PEMOVE_MOVE_LIVE) &&
-	    wait_event_killable(lv->wait, pemove_le_drained(le)))
+	/*
+	 * From here on the LE routes through the move; the map is unchanged.
+	 * Whole: everything is held, wait for what is in flight.  Live:
+	 * nothing is held, wait only for what was in flight at the claim.
+	 */
+	if (m->flags & PEMOVE_MOVE_LIVE) {
+		if (wait_event_killable(lv->wait, pemove_move_predrained(m)))
+			ret = -EINTR;
+	} else if (wait_event_killable(lv->wait, pemove_le_drained(le))) {
 		ret = -EINTR;
+	}
 	if (!ret)
 		ret = pemove_copy_extent(m, &bufs);
 	pemove_copy_put(lv, &bufs);

@@ -42,8 +42,13 @@
  * chunk, which the copier drains before it reads that chunk.  The copier
  * only moves the window up, so a write counted at chunk c can only ever
  * overlap chunks the copier has not drained yet, and it is drained when the
- * window reaches c.  Reads always go to the source: it holds every write
- * until the switch.  With lo = hi = nr_chunks (synced) every write is
+ * window reaches c.  The bios routed before the move claimed the LE are
+ * counted in no chunk, so the move counts them as a whole (pre_inflight,
+ * from le->inflight at the claim) and waits for them before it lets the
+ * first chunk into the window: a write on its way to the source when the
+ * move began would otherwise land behind the copy of its chunk, and be lost
+ * at the switch (the 2002 race, one level down).  Reads always go to the
+ * source: it holds every write until the switch.  With lo = hi = nr_chunks (synced) every write is
  * mirrored.  An aborting move sends every write to the source only.
  *
  * The legacy write lock (PEMOVE_LE_WRLOCKED) uses the same critical section
@@ -198,6 +203,14 @@ unsigned int pemove_le_end_io(struct pemove_le *le, struct pemove_move *m,
 		}
 		*switched = m->switched;
 	}
+	/*
+	 * A bio routed with no move completing while a move owns the LE was
+	 * in flight at the claim (no bio is routed without the move after
+	 * it), so it is one of the move's pre_inflight.
+	 */
+	if (!m && last && le->move && le->move->pre_inflight &&
+	    !--le->move->pre_inflight)
+		wake |= PEMOVE_WAKE_MOVE;
 	if (last && !--le->inflight && (le->state & PEMOVE_LE_LOCKED))
 		wake |= PEMOVE_WAKE_LV;
 	spin_unlock_irqrestore(&le->lock, flags);
@@ -223,6 +236,7 @@ int pemove_le_claim(struct pemove_le *le, u32 bits, struct pemove_move *m,
 		if (m) {
 			m->src = le->pv;
 			m->src_start = le->start;
+			m->pre_inflight = le->inflight;
 			le->move = m;
 		}
 		*inflight = le->inflight;
@@ -326,6 +340,17 @@ void pemove_le_status(struct pemove_le *le, struct pemove_le_status *st)
 	if (le->move)
 		st->held += le->move->nr_waiting[0] + le->move->nr_waiting[1];
 	spin_unlock_irq(&le->lock);
+}
+
+/* Have the bios in flight when @m claimed its LE all completed? */
+bool pemove_move_predrained(struct pemove_move *m)
+{
+	bool drained;
+
+	spin_lock_irq(&m->le->lock);
+	drained = !m->pre_inflight;
+	spin_unlock_irq(&m->le->lock);
+	return drained;
 }
 
 /* Let chunk @chunk into the window: from now on writes to it wait. */

@@ -421,3 +421,48 @@ def test_evacuate_a_shared_disk_under_io_then_reuse_it(
         timeout=120,
     )
     assert again.returncode == 0 and json.loads(again.stdout)["planned"] == 0
+
+
+@pytest.mark.disks(2)
+@pytest.mark.parametrize("mode", ["whole", "live"])
+def test_a_write_in_flight_when_the_move_starts_reaches_the_destination(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+    mode: str,
+) -> None:
+    """A write issued before the move claimed the LE is drained before its chunk is read.
+
+    Found by the fio oracle (blocks read back as zeros after live moves).
+    The source PV delays writes by 1.5 s and not reads, so a write issued
+    just before PE_MOVE is still on its way to the source when the copier
+    reads that chunk.  The whole-extent move drains every bio in flight
+    before it copies; a live move that only drained the writes it had
+    routed itself copied the chunk without the write, and the write landed
+    on the old PE after the switch: lost.
+    """
+    slow = make_dm(
+        "ssrc", dm.delay_table(disks[0], 4 * EXTENT, read_ms=0, write_ms=1500)
+    )
+    lv = make_lv("wf", EXTENT, [Extent(slow.major, slow.minor, 0)])
+    dest = Extent.from_path(disks[1], 0)
+    lba = 3
+    data = blockfmt.pack(lba, 1, 7)
+    buf = mmap.mmap(-1, BLOCK_SIZE)
+    buf[:] = data
+    fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
+    writer = threading.Thread(target=os.pwritev, args=(fd, [buf], lba * BLOCK_SIZE))
+    try:
+        writer.start()
+        wait_until(
+            lambda: ctl.lv_status("wf").les[0].inflight >= 1, 30, "the write in flight"
+        )
+        stats = ctl.pe_move("wf", 0, dest, mode=mode, chunk_sectors=CHUNK)  # type: ignore[arg-type]
+        writer.join(60)
+        assert not writer.is_alive()
+    finally:
+        os.close(fd)
+    assert stats.bios_drained >= 1, "the write was not in flight when the move began"
+    assert ctl.lv_status("wf").les[0].pe == dest
+    assert read_block(lv.node, lba * BLOCK_SIZE // 512) == data, "the write was lost"
