@@ -6,6 +6,9 @@
 #   make kernel-list                 what is cached
 #
 # Then: pemove vm --kernel debug-6.12 -- ...   or   make test-guest KERNEL=debug-6.12
+#
+#   make test-debug                  the debug tier on debug-6.12 and debug-6.1
+#   make test-debug DEBUG_SERIES=6.12 FULL=1   the whole guest tier there
 # A cached build is reused; KERNEL_ARGS='--rebuild' or '--jobs 4' pass options.
 # The Debian source package and the kernel build tools are installed when
 # missing (as for lint, through .ci/apt-install).
@@ -15,7 +18,8 @@ KERNEL_ARGS   ?=
 KERNEL_SERIES := 6.1 6.12
 KERNEL_BUILD_PKGS := build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 
-.PHONY: kernel-debug kernel-debug-all kernel-list $(KERNEL_SERIES:%=kernel-debug-%)
+.PHONY: kernel-debug kernel-debug-all kernel-list test-debug \
+	$(KERNEL_SERIES:%=kernel-debug-%) $(KERNEL_SERIES:%=test-debug-%)
 
 kernel-debug: kernel-debug-$(SERIES)
 
@@ -27,3 +31,21 @@ kernel-debug-all: kernel-debug-6.12 kernel-debug-6.1
 
 kernel-list: deps
 	$(PY) -m pemove.kernel.cli list
+
+# The debug tier: the guest tests that exercise the kernel (moves, faults,
+# fault injection, concurrency, errno, fuzz, KUnit, the judge's own
+# triggers), not the ones that only repeat CLI start-up or a long storm.
+DEBUG_SERIES ?= 6.12 6.1
+DEBUG_TESTS := $(addprefix tests/guest/,test_kunit.py test_debug_judge.py \
+	test_fault_injection.py test_faults.py test_live_move.py \
+	test_concurrency.py test_module_errno.py test_module_move.py \
+	test_module_lifecycle.py test_pv_lifetime.py test_no_leak.py \
+	test_ioctl_edges.py test_fuzz.py test_lost_writes.py test_discard.py \
+	test_devices.py)
+FULL ?=
+
+test-debug: $(DEBUG_SERIES:%=test-debug-%)
+
+$(KERNEL_SERIES:%=test-debug-%): test-debug-%: kernel-debug-%
+	$(PY) -m pemove.vm.cli --kernel debug-$* --timeout $(VM_TIMEOUT) $(VM_ARGS) -- \
+		python -m pytest $(if $(FULL),tests/guest,$(DEBUG_TESTS)) -v -rfEs $(PYTEST_ARGS)
