@@ -137,6 +137,9 @@ class DirectWriter(_BlockWriter):
     :param deadline_ns: ``time.monotonic_ns()`` after which it stops
     :param seed: seeds the order in which it picks its LBAs
     :param sequential: cycle through ``lbas`` in order instead of at random
+    :param tolerate: errnos a write may fail with (injected faults): the
+        write stays unacknowledged, counted in ``failed``, and the writer
+        goes on; any other error stops it
     """
 
     def __init__(
@@ -150,11 +153,14 @@ class DirectWriter(_BlockWriter):
         deadline_ns: int | None = None,
         seed: int = 0,
         sequential: bool = False,
+        tolerate: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(
             "direct", path, ledger, writer_id, lbas, stop, deadline_ns, seed
         )
         self.sequential = sequential
+        self.tolerate = tolerate
+        self.failed = 0
 
     def _run(self) -> None:
         buf = mmap.mmap(-1, BLOCK_SIZE)
@@ -170,7 +176,13 @@ class DirectWriter(_BlockWriter):
                 gen = len(self.ledger.history[lba]) + 1
                 blockfmt.pack_into(buf, lba, self.writer_id, gen)
                 rec = self.ledger.issue(lba, self.writer_id, gen, time.monotonic_ns())
-                done = os.pwrite(fd, buf, lba * BLOCK_SIZE)
+                try:
+                    done = os.pwrite(fd, buf, lba * BLOCK_SIZE)
+                except OSError as exc:
+                    if exc.errno not in self.tolerate:
+                        raise
+                    self.failed += 1
+                    continue
                 if done == BLOCK_SIZE:
                     rec.ack_ns = time.monotonic_ns()
                 self.writes += 1
@@ -187,11 +199,19 @@ def direct_writers(
     *,
     deadline_ns: int | None = None,
     seed: int = 0,
+    tolerate: frozenset[int] = frozenset(),
 ) -> list[DirectWriter]:
     """One :class:`DirectWriter` per part of the LBAs: writer ids 1, 2, ... and seeds ``seed``, ``seed + 1``, ..."""
     return [
         DirectWriter(
-            path, ledger, i + 1, lbas, stop, deadline_ns=deadline_ns, seed=seed + i
+            path,
+            ledger,
+            i + 1,
+            lbas,
+            stop,
+            deadline_ns=deadline_ns,
+            seed=seed + i,
+            tolerate=tolerate,
         )
         for i, lbas in enumerate(parts)
     ]

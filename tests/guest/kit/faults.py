@@ -60,6 +60,8 @@ class Load:
     :param figures: the session's figures, which count the bytes verified
     :param writers: writer threads, sharing the LBAs of ``les``
     :param seed: seeds the writers' LBA order
+    :param tolerate: errnos the writers' writes may fail with (see
+        :class:`~pemove.workload.writers.DirectWriter`)
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Load:
         figures: Figures,
         writers: int = 2,
         seed: int = 0,
+        tolerate: frozenset[int] = frozenset(),
     ) -> None:
         self.node = node
         self.figures = figures
@@ -92,7 +95,7 @@ class Load:
             write_pass(node, self.ledger, ONE_PASS_WRITER, quiet)
         # Writer i (from 1) is seeded seed + i.
         self.threads = direct_writers(
-            node, self.ledger, parts, self.stop, seed=seed + 1
+            node, self.ledger, parts, self.stop, seed=seed + 1, tolerate=tolerate
         )
 
     def start(self) -> None:
@@ -101,6 +104,10 @@ class Load:
 
     def writes(self) -> int:
         return sum(t.writes for t in self.threads)
+
+    def failed(self) -> int:
+        """Writes that failed with a tolerated errno (never acknowledged)."""
+        return sum(t.failed for t in self.threads)
 
     def wait_writes(self, at_least: int, timeout: float = 30.0) -> None:
         """Wait until the writers have done ``at_least`` more writes."""
