@@ -59,8 +59,10 @@ kmod: deps
 demo: deps kmod
 	$(PY) -m pemove.cli demo
 
+# JOBS=N: N VMs per kernel at once, each running a share of the guest files.
+JOBS ?= 1
 test: deps
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	PEMOVE_GUEST_JOBS=$(JOBS) $(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-unit: deps
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -8,7 +8,8 @@ taken from the run's :class:`~pemove.vm.Outcome` to report per-kernel counts.
 
 Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 3600),
 ``PEMOVE_GUEST_PYTEST_ARGS`` (extra arguments for the guest pytest, split on
-blanks, e.g. ``-k env``).
+blanks, e.g. ``-k env``), ``PEMOVE_GUEST_JOBS`` (VMs per kernel, default 1:
+the test files are dealt by :mod:`pemove.vm.shard` and the VMs run at once).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ import shutil
 import sys
 import threading
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import pytest
 from pemove import vm
-from pemove.vm import kernels
+from pemove.vm import kernels, shard
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = kernels.newest_per_series(kernels.installed_kernels())
 TIMEOUT = float(os.environ.get("PEMOVE_VM_TIMEOUT", "3600"))
 EXTRA = os.environ.get("PEMOVE_GUEST_PYTEST_ARGS", "").split()
+#: VMs per kernel, each running a shard of the guest test files (make test JOBS=N).
+JOBS = int(os.environ.get("PEMOVE_GUEST_JOBS", "1"))
 _SUMMARY = re.compile(r"^=+ .*\b(passed|failed|error|skipped|no tests ran)\b")
 
 
@@ -95,42 +99,96 @@ def _junit_failures(path: Path) -> list[str]:
     return lines
 
 
-@pytest.mark.vm
-@pytest.mark.parametrize("kernel", KERNELS, ids=[k.release for k in KERNELS])
-def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) -> None:
-    """tests/guest passes in a VM running *kernel*, with the module built for it."""
-    reason = _missing_requirement()
-    if reason:
-        pytest.skip(reason)
-    command = ["python", "-m", "pytest", "tests/guest", "-v", "-rfEs", *EXTRA]
-    with capsys.disabled():
-        print(f"\n=== guest tier on {kernel.release}: {' '.join(command)}", flush=True)
-        sink = _Prefixed(f"[{kernel.release}]", sys.stdout)
-        outcome = vm.run(
+def _shards(jobs: int) -> list[list[str]]:
+    """The guest test files in *jobs* shards (one: the whole directory)."""
+    if jobs <= 1:
+        return [["tests/guest"]]
+    files = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "tests" / "guest").glob("test_*.py")
+    )
+    runs = sorted((REPO / "results" / "vm").glob("*/junit-*.xml"))
+    return shard.plan(files, jobs, shard.costs_from_junit(runs[-10:]))
+
+
+@dataclass
+class _Shard:
+    label: str
+    files: list[str]
+    sink: _Prefixed
+    outcome: vm.Outcome | None = None
+    error: BaseException | None = None
+
+
+def _run_shard(kernel: kernels.Kernel, job: _Shard) -> None:
+    command = ["python", "-m", "pytest", *job.files, "-v", "-rfEs", *EXTRA]
+    try:
+        job.outcome = vm.run(
             command,
             kernel=kernel,
             timeout=TIMEOUT,
             cwd=REPO,
-            stdout=sink,  # type: ignore[arg-type]
-            stderr=sink,  # type: ignore[arg-type]
+            stdout=job.sink,  # type: ignore[arg-type]
+            stderr=job.sink,  # type: ignore[arg-type]
         )
-    assert outcome.results is not None, f"the VM run could not start: {outcome.reason}"
-    junit = outcome.file(f"junit-{kernel.release}.xml")
-    detail = f"console: {outcome.results / 'console.log'}"
-    assert junit is not None, (
-        f"the guest wrote no JUnit XML in {outcome.results} "
-        f"(exit {outcome.code}: {outcome.reason}); {detail}"
-    )
-    counts = _junit_counts(junit)
+    except BaseException as exc:  # reported by the test, in the main thread
+        job.error = exc
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("kernel", KERNELS, ids=[k.release for k in KERNELS])
+def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/guest passes in a VM running *kernel* (JOBS VMs at once), module built for it."""
+    reason = _missing_requirement()
+    if reason:
+        pytest.skip(reason)
+    shards = _shards(JOBS)
     with capsys.disabled():
-        print(
-            f"=== {kernel.release}: {counts['tests']} tests, {counts['failures']} failed, "
-            f"{counts['errors']} errors, {counts['skipped']} skipped; {junit}",
-            flush=True,
-        )
-    failed = _junit_failures(junit)
-    assert outcome.ok, (
-        f"guest tier on {kernel.release} exited {outcome.code} ({outcome.reason}): "
-        f"{sink.summary[-1:]}; {detail}\n" + "\n".join(failed)
-    )
-    assert counts["tests"] > counts["skipped"], "every guest test was skipped"
+        jobs = []
+        for i, files in enumerate(shards):
+            label = kernel.release if len(shards) == 1 else f"{kernel.release}#{i + 1}"
+            print(f"\n=== guest tier on {label}: pytest {' '.join(files)}", flush=True)
+            jobs.append(_Shard(label, files, _Prefixed(f"[{label}]", sys.stdout)))
+        threads = [
+            threading.Thread(target=_run_shard, args=(kernel, job)) for job in jobs
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    problems: list[str] = []
+    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for job in jobs:
+        if job.error is not None:
+            raise job.error
+        outcome = job.outcome
+        assert outcome is not None
+        if outcome.results is None:
+            problems.append(
+                f"{job.label}: the VM run could not start: {outcome.reason}"
+            )
+            continue
+        junit = outcome.file(f"junit-{kernel.release}.xml")
+        detail = f"console: {outcome.results / 'console.log'}"
+        if junit is None:
+            problems.append(
+                f"{job.label}: the guest wrote no JUnit XML in {outcome.results} "
+                f"(exit {outcome.code}: {outcome.reason}); {detail}"
+            )
+            continue
+        counts = _junit_counts(junit)
+        for k in total:
+            total[k] += counts[k]
+        with capsys.disabled():
+            print(
+                f"=== {job.label}: {counts['tests']} tests, {counts['failures']} failed, "
+                f"{counts['errors']} errors, {counts['skipped']} skipped; {junit}",
+                flush=True,
+            )
+        if not outcome.ok:
+            problems.append(
+                f"guest tier on {job.label} exited {outcome.code} ({outcome.reason}): "
+                f"{job.sink.summary[-1:]}; {detail}\n"
+                + "\n".join(_junit_failures(junit))
+            )
+    assert not problems, "\n".join(problems)
+    assert total["tests"] > total["skipped"], "every guest test was skipped"
