@@ -232,3 +232,9 @@ def make_dm() -> Callable[[str, str], Any]:
         return dm.create(name, table)
 
     return make
+
+
+@pytest.fixture(params=["whole", "live"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """A locked move's mode: a test that takes this fixture runs in both."""
+    return str(request.param)

@@ -61,10 +61,14 @@ def _wait_moving(ctl: Control, lv: str, le: int, timeout: float = 20.0) -> None:
 
 @pytest.mark.disks(2)
 def test_same_le_twice_one_gets_ebusy(
-    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+    ctl: Control,
+    two_le_lv: LVInfo,
+    slow_dest: dm.DmDevice,
+    figures: Figures,
+    mode: str,
 ) -> None:
     th, out = move_in_thread(
-        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures
+        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures, mode=mode
     )
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc, figures.move():
@@ -79,14 +83,18 @@ def test_same_le_twice_one_gets_ebusy(
 
 @pytest.mark.disks(2)
 def test_same_destination_twice_is_refused(
-    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+    ctl: Control,
+    two_le_lv: LVInfo,
+    slow_dest: dm.DmDevice,
+    figures: Figures,
+    mode: str,
 ) -> None:
     """Two LEs moved onto the same PE at once: the second is refused (EINVAL)."""
     dest = Extent(slow_dest.major, slow_dest.minor, 0)
-    th, out = move_in_thread("c", 0, dest, figures)
+    th, out = move_in_thread("c", 0, dest, figures, mode=mode)
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc, figures.move():
-        ctl.pe_move("c", 1, dest)
+        ctl.pe_move("c", 1, dest, mode=mode)  # type: ignore[arg-type]
     assert exc.value.errno == errno.EINVAL
     th.join(120)
     assert "stats" in out, out
@@ -94,7 +102,11 @@ def test_same_destination_twice_is_refused(
 
 @pytest.mark.disks(2)
 def test_different_les_at_once_both_move(
-    ctl: Control, two_le_lv: LVInfo, slow_dest: dm.DmDevice, figures: Figures
+    ctl: Control,
+    two_le_lv: LVInfo,
+    slow_dest: dm.DmDevice,
+    figures: Figures,
+    mode: str,
 ) -> None:
     lv = two_le_lv
     load = Load(
@@ -106,7 +118,7 @@ def test_different_les_at_once_both_move(
         Extent(slow.major, slow.minor, 0),
         Extent(slow.major, slow.minor, 4 * EXTENT_SECTORS),
     ]
-    moves = [move_in_thread("c", le, dests[le], figures) for le in (0, 1)]
+    moves = [move_in_thread("c", le, dests[le], figures, mode=mode) for le in (0, 1)]
     for th, _ in moves:
         th.join(120)
     assert [out.get("error") for _, out in moves] == [None, None]
@@ -124,6 +136,7 @@ def test_remove_while_io_and_while_moving_is_ebusy(
     make_lv: Callable[..., LVInfo],
     slow_dest: dm.DmDevice,
     figures: Figures,
+    mode: str,
 ) -> None:
     lv = make_lv("c", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
     load = Load(lv.node, "c", BLOCKS_PER_LE, [0], 1, figures=figures, writers=1, seed=3)
@@ -141,7 +154,7 @@ def test_remove_while_io_and_while_moving_is_ebusy(
         "the LV to be closed",
     )
     th, out = move_in_thread(
-        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures
+        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures, mode=mode
     )
     _wait_moving(ctl, "c", 0)
     with pytest.raises(errors.PemoveError) as exc:
@@ -154,7 +167,11 @@ def test_remove_while_io_and_while_moving_is_ebusy(
 
 @pytest.mark.disks(2)
 def test_create_remove_loop_beside_io_and_moves(
-    ctl: Control, disks: list[str], make_lv: Callable[..., LVInfo], figures: Figures
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., LVInfo],
+    figures: Figures,
+    mode: str,
 ) -> None:
     """LVs come and go 20 times while another LV is written and its LEs moved."""
     lv = make_lv(
@@ -183,7 +200,7 @@ def test_create_remove_loop_beside_io_and_moves(
                         else Extent.from_path(disks[0], le * EXTENT_SECTORS)
                     )
                     with figures.move():
-                        c.pe_move("busy", le, dest)
+                        c.pe_move("busy", le, dest, mode=mode)  # type: ignore[arg-type]
                     moved.append(le)
                     i += 1
         except BaseException as exc:

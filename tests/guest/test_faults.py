@@ -102,15 +102,20 @@ def dm_lv(
 
 
 def failed_move(
-    dm_lv: DmBackedLV, load: Load, inject: Any, le: int = 0, dest: Extent | None = None
+    dm_lv: DmBackedLV,
+    load: Load,
+    inject: Any,
+    le: int = 0,
+    dest: Extent | None = None,
+    mode: str = "whole",
 ) -> errors.PemoveError:
-    """Run the writers, inject, move ``le`` to ``dest`` (``dst``); return the error."""
+    """Run the writers, inject, move ``le`` to ``dest`` (``dst``) in ``mode``; return the error."""
     before = dm_lv.ctl.lv_status("fl")
     load.start()
     load.wait_writes(20)
     inject()
     with pytest.raises(errors.PemoveError) as exc, dm_lv.figures.move():
-        dm_lv.ctl.pe_move("fl", le, dest or dm_lv.dest())
+        dm_lv.ctl.pe_move("fl", le, dest or dm_lv.dest(), mode=mode)  # type: ignore[arg-type]
     load.wait_writes(20)  # the LE takes writes again after the failure
     after = dm_lv.ctl.lv_status("fl")
     assert [x.pe for x in after.les] == [x.pe for x in before.les], "map changed"
@@ -128,7 +133,7 @@ def finish_clean(dm_lv: DmBackedLV, load: Load) -> None:
 
 
 @pytest.mark.kmsg_allow(*EXPECTED)
-def test_source_read_errors(dm_lv: DmBackedLV) -> None:
+def test_source_read_errors(dm_lv: DmBackedLV, mode: str) -> None:
     """Every read of LE0's PV fails: EIO, map unchanged, LE1's writers unharmed.
 
     The writers stay off LE0 here: dm cannot fail reads alone, so writes to
@@ -137,19 +142,22 @@ def test_source_read_errors(dm_lv: DmBackedLV) -> None:
     dm_lv.figures.inject("source read errors (dm error table)")
     load = dm_lv.load([1])
     err = failed_move(
-        dm_lv, load, lambda: dm_lv.src0.reload(dm.error_table(2 * EXTENT_SECTORS))
+        dm_lv,
+        load,
+        lambda: dm_lv.src0.reload(dm.error_table(2 * EXTENT_SECTORS)),
+        mode=mode,
     )
     assert err.errno == errno.EIO, err
     dm_lv.src0.reload(dm.linear_table(dm_lv.disks[0], 2 * EXTENT_SECTORS, 0))
     finish_clean(dm_lv, load)
     # The LE was unlocked: a move to a healthy destination now succeeds.
     with dm_lv.figures.move():
-        dm_lv.ctl.pe_move("fl", 0, dm_lv.dest())
+        dm_lv.ctl.pe_move("fl", 0, dm_lv.dest(), mode=mode)  # type: ignore[arg-type]
     assert dm_lv.ctl.lv_status("fl").les[0].pe == dm_lv.dest()
 
 
 @pytest.mark.kmsg_allow(*EXPECTED)
-def test_destination_write_errors(dm_lv: DmBackedLV) -> None:
+def test_destination_write_errors(dm_lv: DmBackedLV, mode: str) -> None:
     """Every write to the destination fails (flakey error_writes): EIO, nothing lost."""
     dm_lv.figures.inject("destination write errors (flakey error_writes)")
     load = dm_lv.load([0, 1])
@@ -160,13 +168,13 @@ def test_destination_write_errors(dm_lv: DmBackedLV) -> None:
         down_s=3600,
         features=("error_writes",),
     )
-    err = failed_move(dm_lv, load, lambda: dm_lv.dst.reload(table))
+    err = failed_move(dm_lv, load, lambda: dm_lv.dst.reload(table), mode=mode)
     assert err.errno == errno.EIO, err
     finish_clean(dm_lv, load)
 
 
 @pytest.mark.kmsg_allow(*EXPECTED)
-def test_destination_disappears_mid_copy(dm_lv: DmBackedLV) -> None:
+def test_destination_disappears_mid_copy(dm_lv: DmBackedLV, mode: str) -> None:
     """The destination's table becomes ``error`` while the copy runs: EIO."""
     dm_lv.figures.inject("destination swapped to error mid-copy")
     dm_lv.dst.reload(
@@ -176,7 +184,7 @@ def test_destination_disappears_mid_copy(dm_lv: DmBackedLV) -> None:
     before = dm_lv.ctl.lv_status("fl")
     load.start()
     load.wait_writes(20)
-    th, out = move_in_thread("fl", 0, dm_lv.dest(), dm_lv.figures)
+    th, out = move_in_thread("fl", 0, dm_lv.dest(), dm_lv.figures, mode=mode)
     time.sleep(0.6)  # inside the copy: four sequential chunk writes at 1.5 s each
     assert th.is_alive(), f"the copy ended before the fault: {out}"
     dm_lv.dst.reload(dm.error_table(4 * EXTENT_SECTORS))
@@ -191,7 +199,7 @@ def test_destination_disappears_mid_copy(dm_lv: DmBackedLV) -> None:
     finish_clean(dm_lv, load)
 
 
-def test_slow_destination_succeeds(dm_lv: DmBackedLV) -> None:
+def test_slow_destination_succeeds(dm_lv: DmBackedLV, mode: str) -> None:
     """Writes to the destination take 500 ms each: the move takes seconds and succeeds."""
     dm_lv.figures.inject("slow destination (delay 500 ms writes)")
     dm_lv.dst.reload(
@@ -201,11 +209,14 @@ def test_slow_destination_succeeds(dm_lv: DmBackedLV) -> None:
     load.start()
     load.wait_writes(20)
     with dm_lv.figures.move():
-        stats = dm_lv.ctl.pe_move("fl", 0, dm_lv.dest())
+        stats = dm_lv.ctl.pe_move("fl", 0, dm_lv.dest(), mode=mode)  # type: ignore[arg-type]
     load.wait_writes(20)
     assert stats.bytes_copied == EXTENT_SECTORS * 512
     assert stats.copy_ns >= 1_500_000_000, stats  # four chunks at >= 500 ms
-    assert stats.hold_ns >= stats.copy_ns
+    if mode == "whole":
+        assert stats.hold_ns >= stats.copy_ns
+    else:  # the LE was never held as a whole; no write waited more than a chunk
+        assert stats.hold_ns == 0 and stats.max_wait_ns < stats.copy_ns, stats
     status = dm_lv.ctl.lv_status("fl")
     assert status.les[0].pe == dm_lv.dest()
     print(f"slow move: copy {stats.copy_ns / 1e9:.2f} s, bios held {stats.bios_held}")
@@ -331,7 +342,9 @@ def flushfail(ctl: Control) -> Iterator[ScsiDebugDisk]:
     r"fail command 0x35",
     r"critical target error",
 )
-def test_final_flush_fails(dm_lv: DmBackedLV, flushfail: ScsiDebugDisk) -> None:
+def test_final_flush_fails(
+    dm_lv: DmBackedLV, flushfail: ScsiDebugDisk, mode: str
+) -> None:
     """The copy's writes land, the flush after them fails: EREMOTEIO, map unchanged."""
     dm_lv.figures.inject("final flush fails (scsi_debug SYNCHRONIZE CACHE error)")
     dest = Extent.from_path(flushfail.node, 0)
@@ -341,6 +354,7 @@ def test_final_flush_fails(dm_lv: DmBackedLV, flushfail: ScsiDebugDisk) -> None:
         load,
         lambda: flushfail.error_file.write_text(FLUSH_FAILS_ONCE),
         dest=dest,
+        mode=mode,
     )
     assert err.errno == errno.EREMOTEIO, err
     # The rule fired: its count went from -1 to 0.  Nothing but the move's
@@ -350,5 +364,5 @@ def test_final_flush_fails(dm_lv: DmBackedLV, flushfail: ScsiDebugDisk) -> None:
     finish_clean(dm_lv, load)
     # The same move with the fault spent succeeds onto the same disk.
     with dm_lv.figures.move():
-        dm_lv.ctl.pe_move("fl", 0, dest)
+        dm_lv.ctl.pe_move("fl", 0, dest, mode=mode)  # type: ignore[arg-type]
     assert dm_lv.ctl.lv_status("fl").les[0].pe == dest

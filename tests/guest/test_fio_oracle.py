@@ -17,11 +17,11 @@ from pemove.workload import scenarios
 
 @pytest.mark.disks(1)
 def test_fio_verifies_across_locked_moves(
-    ctl: Control, disks: Sequence[str], seed: int
+    ctl: Control, disks: Sequence[str], seed: int, mode: str
 ) -> None:
     if shutil.which("fio") is None:
         pytest.skip("fio is not installed (apt-get install fio)")
-    r = scenarios.fio_oracle(ctl, disks, "locked", seed=seed)
+    r = scenarios.fio_oracle(ctl, disks, "locked", mode=mode, seed=seed)
     print(r)
     assert r["fio_rc"] == [0, 0], r["fio_stderr"]
     assert r["corrupt"] == 0, r["fio_stderr"]

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from kit.faults import Load, clean_les
 from kit.figures import Figures
-from pemove.control import Control, Extent
+from pemove.control import MODES, Control, Extent
 from pemove.workload.blockfmt import BLOCK_SIZE
 
 EXTENT_SECTORS = 8192  # 4 MiB
@@ -139,11 +139,12 @@ def test_moves_and_io_under_memory_pressure(
             ("io", le, Extent.from_path(disks[1], (70 + le) * EXTENT_SECTORS))
             for le in range(2)
         ]
-        for lv, le, dest in plan:
+        # Both modes of a locked move, alternating, under the same pressure.
+        for i, (lv, le, dest) in enumerate(plan):
             writes = load.writes()
             start = time.monotonic()
             with figures.move():
-                ctl.pe_move(lv, le, dest)
+                ctl.pe_move(lv, le, dest, mode=MODES[i % 2])
             took = time.monotonic() - start
             durations.append((f"{lv}/{le}", took))
             assert took < MOVE_BOUND_S, f"move of {lv} LE {le} took {took:.1f} s"

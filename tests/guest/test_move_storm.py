@@ -21,11 +21,13 @@ MOVES = max(200, int(os.environ.get("PEMOVE_STORM_MOVES", "200")))
 
 @pytest.mark.disks(2)
 def test_move_storm_locked_loses_nothing(
-    ctl: Control, disks: Sequence[str], seed: int
+    ctl: Control, disks: Sequence[str], seed: int, mode: str
 ) -> None:
-    r = scenarios.move_storm(ctl, disks[:2], "locked", seed=seed, moves=MOVES)
+    r = scenarios.move_storm(
+        ctl, disks[:2], "locked", mode=mode, seed=seed, moves=MOVES
+    )
     print({k: v for k, v in r.items() if k not in ("verify", "files")})
-    assert r["method"] == "locked"
+    assert (r["method"], r["mode"]) == ("locked", mode)
     assert r["moves"] >= MOVES
     assert r["verify"]["acked"] > 0
     assert r["files"]["acked"] > 0
