@@ -18,7 +18,7 @@ import fcntl
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from pemove import errors, uapi
@@ -227,19 +227,8 @@ class LVCounters:
 
     @classmethod
     def _from_c(cls, c: Any) -> LVCounters:
-        return cls(
-            bios=int(c.bios),
-            splits=int(c.splits),
-            flushes=int(c.flushes),
-            held=int(c.held),
-            moves=int(c.moves),
-            moves_failed=int(c.moves_failed),
-            bytes_moved=int(c.bytes_moved),
-            remaps=int(c.remaps),
-            reads_held=int(c.reads_held),
-            writes_mirrored=int(c.writes_mirrored),
-            discards=int(c.discards),
-        )
+        # Every field is a counter of the same name in pemove_lv_counters.
+        return cls(**{f.name: int(getattr(c, f.name)) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

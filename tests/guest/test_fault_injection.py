@@ -105,10 +105,6 @@ def _same_disk(a: Extent, b: Extent) -> bool:
     return (a.major, a.minor) == (b.major, b.minor)
 
 
-def _clean(report: Any) -> bool:
-    return (report.lost, report.stale, report.corrupt) == (0, 0, 0)
-
-
 def _at(disk: str, pe: int) -> Extent:
     return Extent.from_path(disk, pe * ES)
 
@@ -134,7 +130,7 @@ def test_one_shot_destination_failure_during_the_copy(
         load.wait_writes(20)
     finally:
         report = load.finish()
-    assert _clean(report), report.summary()
+    assert report.clean, report.summary()
     assert _homes(ctl, "fd") == before
     assert clean_les(ctl.lv_status("fd"))
     assert _pv_count(ctl, "fd") == 1, "the failed move's destination is released"
@@ -181,7 +177,7 @@ def test_probabilistic_source_failures_during_io_and_a_move(
         report = load.finish()
     assert load.failed() > 0, "no write failed: the injection did not work"
     assert set(failed) <= {errno.EIO}, failed
-    assert _clean(report), report.summary()
+    assert report.clean, report.summary()
     print(
         f"{mode}: {moved} moves done, {len(failed)} failed with EIO, "
         f"{load.failed()} writes failed"
@@ -431,7 +427,7 @@ def test_null_blk_pvs_with_injected_request_faults(
         finally:
             report = load.finish(timeout=300)
         figures.inject(f"null_blk {kind} {mode}")
-        assert _clean(report), report.summary()
+        assert report.clean, report.summary()
         print(f"null_blk {kind} {mode}: {outcomes}, {load.failed()} writes failed")
         lvs.remove_when_released(ctl, "nb")
         del info

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +45,7 @@ __all__ = [
     "clean_les",
     "move_in_thread",
     "scsi_debug_disk",
+    "spawn_mover",
 ]
 
 #: Owns the LBAs of the LEs no writer thread touches; writes each of them once.
@@ -219,3 +222,35 @@ def move_in_thread(
     th = threading.Thread(target=run, daemon=True)
     th.start()
     return th, out
+
+
+_MOVER = """
+import sys
+from pemove.control import Control, Extent
+lv, le, major, minor, sector, mode, chunk = sys.argv[1:8]
+with Control() as ctl:
+    print("moving", flush=True)
+    ctl.pe_move(lv, int(le), Extent(int(major), int(minor), int(sector)),
+                mode=mode, chunk_sectors=int(chunk))
+"""
+
+
+@contextlib.contextmanager
+def spawn_mover(
+    lv: str, le: int, dest: Extent, mode: str = "whole", chunk_sectors: int = 0
+) -> Iterator[subprocess.Popen[str]]:
+    """PE_MOVE in a process of its own, for a test that kills the mover.
+
+    Yields once the process is about to issue the ioctl; killed (SIGKILL)
+    and reaped on the way out if it still runs.
+    """
+    argv = [sys.executable, "-c", _MOVER, lv, str(le), str(dest.major)]
+    argv += [str(dest.minor), str(dest.sector), mode, str(chunk_sectors)]
+    mover = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert mover.stdout is not None and mover.stdout.readline() == "moving\n"
+        yield mover
+    finally:
+        if mover.poll() is None:
+            mover.send_signal(signal.SIGKILL)
+            mover.wait()
