@@ -185,14 +185,22 @@ static struct bio *pemove_test_bio(struct pemove_track_fixture *f, int i,
 	return bio;
 }
 
+/* Route a fresh 8-sector bio @i of @op at LE offset @offset. */
+static enum pemove_route pemove_test_route(struct pemove_track_fixture *f,
+					   int i, blk_opf_t op, u32 offset,
+					   struct pemove_routing *r)
+{
+	return pemove_le_route(&f->le, pemove_test_bio(f, i, op, 8), offset, r);
+}
+
 static void pemove_test_plain(struct kunit *test)
 {
 	struct pemove_track_fixture *f = test->priv;
 	struct pemove_routing r = {};
 	bool switched = true;
 
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_WRITE, 8), 16, &r), PEMOVE_ROUTE_GO);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_WRITE, 16, &r),
+			PEMOVE_ROUTE_GO);
 	KUNIT_EXPECT_PTR_EQ(test, r.pv, &f->src);
 	KUNIT_EXPECT_EQ(test, r.start, (sector_t)1016);
 	KUNIT_EXPECT_EQ(test, f->le.inflight, 1U);
@@ -212,8 +220,8 @@ static void pemove_test_locked_holds_all(struct kunit *test)
 	bool switched;
 	u32 inflight;
 
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_READ, 8), 0, &r), PEMOVE_ROUTE_GO);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_READ, 0, &r),
+			PEMOVE_ROUTE_GO);
 	KUNIT_EXPECT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_LOCKED |
 					      PEMOVE_LE_MOVING, NULL,
 					      &inflight), 0);
@@ -221,8 +229,8 @@ static void pemove_test_locked_holds_all(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_WRLOCKED, NULL,
 					      &inflight), -EBUSY);
 	KUNIT_EXPECT_FALSE(test, pemove_le_drained(&f->le));
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
-			REQ_OP_READ, 8), 0, &r), PEMOVE_ROUTE_HELD);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 1, REQ_OP_READ, 0, &r),
+			PEMOVE_ROUTE_HELD);
 	KUNIT_EXPECT_EQ(test, f->le.nr_held, 1U);
 	/* The drain of a locked LE wakes the mover. */
 	KUNIT_EXPECT_EQ(test, pemove_le_end_io(&f->le, NULL, PEMOVE_LEG_PLAIN,
@@ -245,12 +253,12 @@ static void pemove_test_wrlock_holds_writes(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_WRLOCKED, NULL,
 					      &inflight), 0);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_READ, 8), 0, &r), PEMOVE_ROUTE_GO);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
-			REQ_OP_WRITE, 8), 0, &r), PEMOVE_ROUTE_HELD);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 2,
-			REQ_OP_DISCARD, 8), 0, &r), PEMOVE_ROUTE_HELD);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_READ, 0, &r),
+			PEMOVE_ROUTE_GO);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 1, REQ_OP_WRITE, 0, &r),
+			PEMOVE_ROUTE_HELD);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 2, REQ_OP_DISCARD, 0, &r),
+			PEMOVE_ROUTE_HELD);
 	KUNIT_EXPECT_EQ(test, pemove_le_release(&f->le, PEMOVE_LE_WRLOCKED,
 						&held), 2U);
 	percpu_ref_put(&f->src.io_ref);
@@ -273,23 +281,23 @@ static void pemove_test_live_window(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pemove_le_split_shift(&f->le), T_CHUNK_SHIFT);
 
 	/* Reads go to the source and are never held. */
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_READ, 8), 8, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_READ, 8, &r),
+			PEMOVE_ROUTE_SRC);
 	KUNIT_EXPECT_EQ(test, m->src_inflight, 1U);
 
 	/* A write ahead of the window goes to the source, counted at its chunk. */
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
-			REQ_OP_WRITE, 8), 16, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 1, REQ_OP_WRITE, 16, &r),
+			PEMOVE_ROUTE_SRC);
 	KUNIT_EXPECT_EQ(test, r.chunk, 2U);
 	KUNIT_EXPECT_EQ(test, m->chunk_inflight[2], 1U);
 
 	/* Chunk 0 in the window: a write to it waits; a read still goes. */
 	pemove_window_open(m, 0);
 	KUNIT_EXPECT_TRUE(test, pemove_chunk_drained(m, 0));
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 2,
-			REQ_OP_WRITE, 8), 0, &r), PEMOVE_ROUTE_WAIT);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 3,
-			REQ_OP_READ, 8), 0, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 2, REQ_OP_WRITE, 0, &r),
+			PEMOVE_ROUTE_WAIT);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 3, REQ_OP_READ, 0, &r),
+			PEMOVE_ROUTE_SRC);
 
 	/* Chunk 0 copied: its waiter goes on, and writes to it are mirrored. */
 	pemove_window_close(m, 1, &bios);
@@ -320,8 +328,8 @@ static void pemove_test_live_window(struct kunit *test)
 			 &switched);
 	/* Aborting: writes go to the source only, uncounted by chunk. */
 	KUNIT_EXPECT_EQ(test, pemove_le_split_shift(&f->le), 0U);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 4,
-			REQ_OP_WRITE, 8), 24, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 4, REQ_OP_WRITE, 24, &r),
+			PEMOVE_ROUTE_SRC);
 	KUNIT_EXPECT_EQ(test, r.chunk, U32_MAX);
 	KUNIT_EXPECT_FALSE(test, pemove_move_idle(m, true, false));
 	KUNIT_EXPECT_TRUE(test, pemove_move_idle(m, false, true));
@@ -353,16 +361,16 @@ static void pemove_test_synced_mirrors(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_MOVING |
 					      PEMOVE_LE_LOCKED, &f->m,
 					      &inflight), 0);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_WRITE, 8), 0, &r), PEMOVE_ROUTE_HELD);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_WRITE, 0, &r),
+			PEMOVE_ROUTE_HELD);
 	KUNIT_EXPECT_EQ(test, pemove_le_synced(&f->le, &f->m, &held), 1U);
 	KUNIT_EXPECT_EQ(test, f->le.state, PEMOVE_LE_MOVING | PEMOVE_LE_SYNCED);
 	/* In sync: every write, in any chunk, goes to both PEs. */
 	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, bio_list_pop(&held),
 					      24, &r), PEMOVE_ROUTE_MIRROR);
 	KUNIT_EXPECT_EQ(test, r.dst_start, (sector_t)5024);
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
-			REQ_OP_READ, 8), 0, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 1, REQ_OP_READ, 0, &r),
+			PEMOVE_ROUTE_SRC);
 	percpu_ref_put_many(&f->src.io_ref, 2);
 	percpu_ref_put(&f->dst.io_ref);
 }
@@ -380,8 +388,8 @@ static void pemove_test_live_waits_for_preclaim_bios(struct kunit *test)
 	bool switched;
 	u32 inflight;
 
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 0,
-			REQ_OP_WRITE, 8), 0, &r), PEMOVE_ROUTE_GO);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 0, REQ_OP_WRITE, 0, &r),
+			PEMOVE_ROUTE_GO);
 	KUNIT_EXPECT_PTR_EQ(test, r.move, NULL);
 	KUNIT_ASSERT_EQ(test, pemove_le_claim(&f->le, PEMOVE_LE_MOVING |
 					      PEMOVE_LE_COPYING, m,
@@ -389,8 +397,8 @@ static void pemove_test_live_waits_for_preclaim_bios(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, inflight, 1U);
 	KUNIT_EXPECT_FALSE(test, pemove_move_predrained(m));
 	/* A write routed by the move does not count as one from before it. */
-	KUNIT_EXPECT_EQ(test, pemove_le_route(&f->le, pemove_test_bio(f, 1,
-			REQ_OP_WRITE, 8), 8, &r), PEMOVE_ROUTE_SRC);
+	KUNIT_EXPECT_EQ(test, pemove_test_route(f, 1, REQ_OP_WRITE, 8, &r),
+			PEMOVE_ROUTE_SRC);
 	KUNIT_EXPECT_EQ(test, pemove_le_end_io(&f->le, m, PEMOVE_LEG_SRC,
 					       r.chunk, true, BLK_STS_OK,
 					       &switched), 0U);
