@@ -55,15 +55,37 @@ def module_dir(release: str, root: Path | None = None) -> Path:
     return (root or repo_root()) / "build" / "kmod" / release
 
 
+#: What the module's sources are; anything else in kmod/ (objects, .cmd
+#: files, a .module-common.o an in-tree build left) is the product of some
+#: other kernel's build and must not reach this one's tree: 6.12's
+#: .module-common.o carries the vermagic, so a stale one links a module
+#: that the kernel refuses (ENOEXEC).
+SOURCE_SUFFIXES = frozenset({".c", ".h"})
+SOURCE_NAMES = frozenset({"Kbuild", "Makefile", "dkms.conf"})
+
+
+def _is_source(path: Path) -> bool:
+    return path.suffix in SOURCE_SUFFIXES or path.name in SOURCE_NAMES
+
+
+def _sources(tree: Path) -> list[Path]:
+    return [
+        p
+        for p in tree.rglob("*")
+        if p.is_file()
+        and _is_source(p)
+        and not p.name.startswith(".")
+        and not p.name.endswith(".mod.c")
+    ]
+
+
 def _newest_mtime(tree: Path) -> float:
-    return max((p.stat().st_mtime for p in tree.rglob("*") if p.is_file()), default=0.0)
+    return max((p.stat().st_mtime for p in _sources(tree)), default=0.0)
 
 
 def _sync(src: Path, dst: Path) -> None:
-    """Copy *src* into *dst*, keeping mtimes so make sees what changed."""
-    for path in src.rglob("*"):
-        if not path.is_file():
-            continue
+    """Copy the sources of *src* into *dst*, keeping mtimes so make sees what changed."""
+    for path in _sources(src):
         target = dst / path.relative_to(src)
         if target.exists() and target.stat().st_mtime == path.stat().st_mtime:
             continue
