@@ -50,6 +50,11 @@ def test_results_file_and_host_only():
     ]
 
 
+def test_no_disks_asked_for(tmp_path):
+    root = fake_sysfs(tmp_path, {"vda": "pemove-d0"})
+    assert guest.find_disks(0, root, wait=0) == []
+
+
 def test_missing_disk_is_named(tmp_path):
     root = fake_sysfs(tmp_path, {"vda": "pemove-d0"})
     with pytest.raises(guest.SetupError, match="pemove-d1"):

@@ -150,17 +150,13 @@ def find_disks(
         while f"{SERIAL_PREFIX}{count}" in by_serial:
             count += 1
     wanted = [f"{SERIAL_PREFIX}{i}" for i in range(count)]
+
+    def present() -> dict[str, str] | None:
+        found = _disks_by_serial(sys_block)
+        return found if all(s in found for s in wanted) else None
+
     try:
-        by_serial = wait_until(
-            lambda: (
-                found
-                if all(s in (found := _disks_by_serial(sys_block)) for s in wanted)
-                else None
-            ),
-            wait,
-            "the disks",
-            interval=0.2,
-        )
+        by_serial = wait_until(present, wait, "the disks", interval=0.2)
     except TimeoutError:
         missing = [s for s in wanted if s not in _disks_by_serial(sys_block)]
         raise SetupError(
