@@ -194,6 +194,7 @@ def run_stall(
     jobs: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
     errors: list[str] = []
+    held: dict[str, dict[str, int]] = {}
     with devices.brd(2, disk_mib) as disks:
         pv0, pv1 = (Extent.from_path(d) for d in disks)
         extent_sectors = extent // 512
@@ -213,14 +214,21 @@ def run_stall(
             where = [0]
             for mode in ("whole", "live"):
                 log(f"stall: {mode} moves of the {extent_mib} MiB LE 0, {runtime:g} s")
+                before = ctl.lv_status(_LV, le_count=0).counters
                 busy, mv = _fio(
                     argv,
                     runtime,
                     _pe_move(ctl, targets, where, mode),
                     lambda: _bios(ctl),
                 )
+                after = ctl.lv_status(_LV, le_count=0).counters
                 jobs += [{"phase": mode, **j} for j in busy]
                 moves += mv
+                # The LV's counters across the run: bios held, reads among them.
+                held[mode] = {
+                    "held": after.held - before.held,
+                    "reads_held": after.reads_held - before.reads_held,
+                }
         if with_pvmove:
             try:
                 idle, busy, mv = _lvm_runs(disks, extent_mib, runtime)
@@ -236,5 +244,6 @@ def run_stall(
         "gap_s": _GAP_S,
         "jobs": jobs,
         "moves": moves,
+        "lv_counters": held,
         "errors": errors,
     }
