@@ -38,7 +38,7 @@ __all__ = ["PROFILES", "main"]
 #: minutes under TCG on a quiet 2-core host; "quick" about a third of that.
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
-        "iocost": {"size_mib": 32, "ios": 20000, "repeats": 5},
+        "iocost": {"size_mib": 32, "ios": 10000, "repeats": 4},
         "iopath": {"size_mib": 128, "runtime": 2, "ramp": 0.5, "repeats": 6},
         "move": {"sizes_mib": [4, 16, 64, 128], "repeats": 3, "limit_runtime": 1.0},
         "stall": {"extent_mib": 64, "runtime": 10},

@@ -29,6 +29,7 @@ rotates per repeat.  :func:`agreement` says whether the kept repeats agree.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -88,6 +89,15 @@ def job_argv(
         f"--io_size={ios * bs}",
         f"--number_ios={ios}",
     ]
+
+
+def settle() -> None:
+    """Let udev finish the events the moves raised, so its workers (blkid
+    probes) do not run during the next measurement."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["udevadm", "settle", "--timeout=60"], capture_output=True, timeout=90
+        )
 
 
 def _mover(
@@ -191,6 +201,7 @@ def run_iocost(
         _, nodes["pemove-track"] = stack.enter_context(
             lvs.temporary(ctl, "benchictr", _EXTENT_SECTORS, extents(0))
         )
+        settle()
         for rep in range(repeats + 1):
             k = rep % len(STATIC)
             order = STATIC[k:] + STATIC[:k]
@@ -236,6 +247,7 @@ def run_iocost(
                     }
                 )
                 moves += [{"workload": wl.name, "rep": rep, **m} for m in mv]
+                settle()
     return {
         "size_bytes": size,
         "ios": ios,

@@ -221,6 +221,32 @@ def _move(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _live_wait(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    st = agg.get("stall", {})
+    out: dict[str, dict[str, Any]] = {}
+    waits = [
+        m
+        for m in (
+            st.get("modes", {}).get("live", {}).get("max_wait_ms", {}).get("max"),
+            agg.get("iocost", {}).get("live_max_wait_ms", {}).get("max"),
+            *(
+                r.get("live_max_wait_ms", {}).get("max")
+                for r in agg.get("move", {}).get("rows", [])
+            ),
+        )
+        if m is not None
+    ]
+    if waits:
+        need = _need("live_max_wait")
+        out["live_max_wait"] = _verdict(
+            max(waits) <= need,
+            f"{max(waits):.2f} ms",
+            f"max_wait_ns over every live move of the run (stall, io cost, move "
+            f"phases); <= {need:g} ms needed",
+        )
+    return out
+
+
 def _stall(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     st = agg.get("stall")
     if not st:
@@ -244,26 +270,6 @@ def _stall(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 for job, k, lv, pv in cmp
             ),
             "live vs pvmove clat in the same boot; every figure must be <= pvmove's",
-        )
-    waits = [
-        m
-        for m in (
-            st["modes"].get("live", {}).get("max_wait_ms", {}).get("max"),
-            agg.get("iocost", {}).get("live_max_wait_ms", {}).get("max"),
-            *(
-                r.get("live_max_wait_ms", {}).get("max")
-                for r in agg.get("move", {}).get("rows", [])
-            ),
-        )
-        if m is not None
-    ]
-    if waits:
-        need = _need("live_max_wait")
-        out["live_max_wait"] = _verdict(
-            max(waits) <= need,
-            f"{max(waits):.2f} ms",
-            f"max_wait_ns over every live move of the run (stall, io cost, move "
-            f"phases); <= {need:g} ms needed",
         )
     counters = st.get("lv_counters", {}).get("live")
     if counters is not None:
@@ -324,6 +330,7 @@ def verdicts(
         **_iocost(agg),
         **_move(agg),
         **_stall(agg),
+        **_live_wait(agg),
         **_iopath(agg),
         **_memory(agg),
         **_slab(iopath_raw),
