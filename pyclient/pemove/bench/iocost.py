@@ -35,7 +35,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pemove import lvs
 from pemove.bench import devices, fio
 from pemove.bench.common import log
 from pemove.control import Control, Extent
@@ -200,12 +199,12 @@ def run_iocost(
             devices.dm_linear("benchic", disks[0], sectors)
         )
         _, nodes["pemove-notrack"] = stack.enter_context(
-            lvs.temporary(
+            devices.lv(
                 ctl, "benchicnt", _EXTENT_SECTORS, extents(sectors), notrack=True
             )
         )
         _, nodes["pemove-track"] = stack.enter_context(
-            lvs.temporary(ctl, "benchictr", _EXTENT_SECTORS, extents(0))
+            devices.lv(ctl, "benchictr", _EXTENT_SECTORS, extents(0))
         )
         settle()
         for rep in range(repeats + 1):

@@ -32,7 +32,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pemove import lvs
 from pemove.bench import devices, fio, kcopyd
 from pemove.bench.common import COPY_TOOLS, MIB, log
 from pemove.bench.lvm import Lvm, LvmError
@@ -57,7 +56,7 @@ def _pemove(
     sectors = mib * MIB // 512
     pvs = [Extent.from_path(d) for d in disks]
     out = []
-    with lvs.temporary(ctl, "benchmv", sectors, [pvs[0]]):
+    with devices.lv(ctl, "benchmv", sectors, [pvs[0]]):
         for rep in range(repeats):
             dest = pvs[(rep + 1) % 2]
             t0 = time.monotonic()

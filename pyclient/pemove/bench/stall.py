@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pemove import lvs
 from pemove.bench import devices, fio
 from pemove.bench.common import MIB, log
 from pemove.bench.lvm import Lvm, LvmError
@@ -162,7 +161,7 @@ def _lvm_runs(
         lvm.run("vgcreate", "-y", "-s", f"{extent_mib}m", vg, *disks)
         lvm.run("lvcreate", "-y", "-Zn", "-l", str(_LES), "-n", "lv", vg, f"{disks[0]}")
         node = f"/dev/mapper/{vg}-lv"
-        wait_until(lambda: os.path.exists(node), 30, node)
+        wait_until(lambda: os.path.exists(node), devices.NODE_TIMEOUT, node)
         argv = _argv(node, extent_mib * MIB, runtime)
         log(f"stall: LVM2 LV idle, {runtime:g} s")
         idle, _ = _fio(argv, runtime)
@@ -206,7 +205,7 @@ def run_stall(
         ]
         extents = [Extent(pv0.major, pv0.minor, 0), *home]
         targets = [Extent(pv0.major, pv0.minor, 0), Extent(pv1.major, pv1.minor, 0)]
-        with lvs.temporary(ctl, _LV, extent_sectors, extents) as (_, node):
+        with devices.lv(ctl, _LV, extent_sectors, extents) as (_, node):
             argv = _argv(node, extent, runtime)
             log(f"stall: idle, {runtime:g} s")
             idle, _ = _fio(argv, runtime)
