@@ -23,8 +23,7 @@ Candidates, over regions of the same size on two identical brd disks:
   on LE 0 with no move) as its baseline.
 
 Run 0 is a warm-up and is discarded; the order of the static candidates
-rotates per repeat, and every fio call starts with a short priming job whose
-figures are dropped.  :func:`agreement` says whether the kept repeats agree.
+rotates per repeat.  :func:`agreement` says whether the kept repeats agree.
 """
 
 from __future__ import annotations
@@ -89,11 +88,6 @@ def job_argv(
         f"--io_size={ios * bs}",
         f"--number_ios={ios}",
     ]
-
-
-def _prime(node: str, wl: fio.Workload, size: int, ios: int) -> list[str]:
-    """A short job whose figures are dropped, run before the measured ones."""
-    return job_argv("prime", node, wl, size=size, ios=max(ios // 5, 500))
 
 
 def settle() -> None:
@@ -213,28 +207,23 @@ def run_iocost(
             tag = "warm-up" if rep == 0 else f"repeat {rep}/{repeats}"
             log(f"io cost: {tag}, {ios} IOs per run, order {', '.join(order)}")
             for wl in workloads:
-                # A priming job first, discarded: in the runs of 2026-12-02
-                # the first randwrite job of every fio call cost ~1,000
-                # instructions more per IO than the same job later in the
-                # call, whichever candidate it was.
-                args = fixed_args() + _prime(nodes[order[0]], wl, size, ios)
+                args = fixed_args()
                 for cand in order:
                     args += job_argv(cand, nodes[cand], wl, size=size, ios=ios)
-                jobs = fio.run(args, timeout * len(order))[1:]
+                jobs = fio.run(args, timeout * len(order))
                 for cand, job in zip(order, jobs):
                     runs.append(
                         {"candidate": cand, "workload": wl.name, "rep": rep, **job}
                     )
                 # LE 0 alone, then LE 0 while it moves live.
-                le0 = fixed_args() + _prime(nodes["pemove-track"], wl, le_bytes, ios)
-                le0 += job_argv(
+                le0 = fixed_args() + job_argv(
                     "pemove-track-le0",
                     nodes["pemove-track"],
                     wl,
                     size=le_bytes,
                     ios=ios,
                 )
-                (_, job) = fio.run(le0, timeout)
+                (job,) = fio.run(le0, timeout)
                 runs.append(
                     {
                         "candidate": "pemove-track-le0",
