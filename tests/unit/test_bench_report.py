@@ -83,29 +83,76 @@ def test_tracking_overhead_missed_above_three_percent():
     assert "MISSED" in markdown.summary_table(aggregate.aggregate(doc))
 
 
-def _moves(pemove_s: float, dd_s: float, pvmove_s: float) -> dict:
+def _moves(
+    live_s: float,
+    kcopyd_s: float,
+    dd_s: float = 1.0,
+    pvmove_s: float = 4.0,
+    whole_s: float | None = None,
+    limit_bps: float | None = None,
+) -> dict:
+    """A move document: seconds per 64 MiB sample for each copy tool."""
     samples = []
-    for method, secs in (("pemove", pemove_s), ("dd", dd_s), ("pvmove", pvmove_s)):
+    tools = (
+        ("pemove-live", live_s),
+        ("pemove-whole", live_s if whole_s is None else whole_s),
+        ("kcopyd", kcopyd_s),
+        ("dd", dd_s),
+        ("pvmove", pvmove_s),
+    )
+    for method, secs in tools:
         for rep in range(3):
             s = {"method": method, "pe_mib": 64, "rep": rep, "seconds": secs}
             s["bytes"] = 64 << 20
-            if method == "pemove":
+            if method.startswith("pemove"):
                 s.update(hold_ns=int(secs * 1e9), copy_ns=int(secs * 1e9))
+                s["max_wait_ns"] = 1_000_000
             samples.append(s)
-    return {"device": "brd", "sizes_mib": [64], "samples": samples, "errors": []}
+    doc = {"device": "brd", "sizes_mib": [64], "samples": samples, "errors": []}
+    if limit_bps is not None:
+        doc["device_limit"] = {
+            "limit_bps": limit_bps,
+            "best_qd": 4,
+            "runs": [
+                {
+                    "qd": 4,
+                    "read_bps": limit_bps,
+                    "write_bps": limit_bps,
+                    "limit_bps": limit_bps,
+                }
+            ],
+        }
+    return doc
 
 
 def test_move_ratios_and_targets():
-    agg = aggregate.aggregate({"move": _moves(1.0, 0.95, 4.0)})
+    mbs = (64 << 20) / 1e6
+    agg = aggregate.aggregate({"move": _moves(1.0, 1.1, limit_bps=mbs * 1e6 / 0.95)})
     row = agg["move"]["rows"][0]
-    assert row["pemove"]["median"] == pytest.approx((64 << 20) / 1e6)
-    assert row["vs_dd"] == pytest.approx(0.95)
-    assert row["vs_pvmove"] == pytest.approx(4.0)
-    assert agg["targets"]["move_vs_dd"]["met"] is True
-    assert agg["targets"]["move_vs_pvmove"]["met"] is True
-    slow = aggregate.aggregate({"move": _moves(2.0, 1.0, 4.0)})["targets"]
-    assert slow["move_vs_dd"]["met"] is False
-    assert slow["move_vs_pvmove"]["met"] is False
+    assert row["pemove-live"]["median"] == pytest.approx(mbs)
+    assert row["live_vs_kcopyd"] == pytest.approx(1.1)
+    assert row["live_vs_limit"] == pytest.approx(0.95)
+    assert row["live_vs_dd"] == pytest.approx(1.0)
+    assert agg["targets"]["move_vs_kcopyd"]["met"] is True
+    assert agg["targets"]["move_vs_limit"]["met"] is True
+    assert agg["targets"]["live_vs_whole"]["met"] is True
+    # No ratio to pvmove is a target any more: it measures pvmove's polling.
+    assert "move_vs_pvmove" not in agg["targets"]
+    slow = aggregate.aggregate(
+        {"move": _moves(2.0, 1.0, whole_s=1.0, limit_bps=mbs * 1e6)}
+    )["targets"]
+    assert slow["move_vs_kcopyd"]["met"] is False
+    assert slow["move_vs_limit"]["met"] is False
+    assert slow["live_vs_whole"]["met"] is False
+
+
+def test_old_move_samples_read_as_whole_mode():
+    doc = _moves(1.0, 1.0)
+    for s in doc["samples"]:
+        if s["method"] == "pemove-whole":
+            s["method"] = "pemove"
+    row = aggregate.aggregate({"move": doc})["move"]["rows"][0]
+    assert row["pemove-whole"]["n"] == 3
 
 
 def _memory(reserve: dict[int, int]) -> dict:
@@ -142,11 +189,11 @@ def test_markdown_has_every_section_and_target_line():
         "kernel": "6.1.0-test",
         "profile": "quick",
         "iopath": _iopath({"raw": [10], "dm-linear": [5], "pemove-notrack": [5]}),
-        "move": _moves(1.0, 1.0, 3.0),
+        "move": _moves(1.0, 1.0),
         "errors": ["stall: something broke"],
     }
     text = markdown.markdown(aggregate.aggregate(doc))
-    assert "### 1. IO-path overhead" in text
+    assert "### 1b. IO-path overhead" in text
     assert "### 2. Move throughput" in text
     assert "stall: something broke" in text
     for target in targets.TARGETS.values():
@@ -200,12 +247,12 @@ def test_noise_wider_than_the_margin_is_inconclusive():
 def test_verdicts_use_the_thresholds_of_the_targets_table(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    doc = {"move": _moves(1.0, 0.95, 4.0)}  # 0.95x dd
-    assert aggregate.aggregate(doc)["targets"]["move_vs_dd"]["met"] is True
+    doc = {"move": _moves(1.0, 1.05)}  # 1.05x kcopyd
+    assert aggregate.aggregate(doc)["targets"]["move_vs_kcopyd"]["met"] is True
     monkeypatch.setitem(
-        targets.TARGETS, "move_vs_dd", targets.Target("move >= 1x dd", 1.0)
+        targets.TARGETS, "move_vs_kcopyd", targets.Target("move >= 1.1x kcopyd", 1.1)
     )
-    verdict = aggregate.aggregate(doc)["targets"]["move_vs_dd"]
+    verdict = aggregate.aggregate(doc)["targets"]["move_vs_kcopyd"]
     assert verdict["met"] is False
-    assert ">= 1x needed" in verdict["note"]
-    assert "move >= 1x dd" in markdown.summary_table(aggregate.aggregate(doc))
+    assert ">= 1.1x needed" in verdict["note"]
+    assert "move >= 1.1x kcopyd" in markdown.summary_table(aggregate.aggregate(doc))

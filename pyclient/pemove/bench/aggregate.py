@@ -15,11 +15,97 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from pemove.bench.common import CANDIDATES, COPY_TOOLS, QD32
+from pemove.bench.common import CANDIDATES, COPY_TOOLS, PHASES, QD32, STALL_RUNS
 from pemove.bench.stats import fit_line, paired_ratio, summarize
-from pemove.bench.targets import verdicts
+from pemove.bench.targets import AGREE, verdicts
 
-__all__ = ["aggregate"]
+__all__ = ["aggregate", "iocost_ratios"]
+
+#: io cost ratios reported: (name, candidate, baseline).  A ratio is the
+#: candidate's ns per IO over the baseline's, paired by repeat: above 1 costs more.
+IOCOST_RATIOS = (
+    ("notrack_vs_raw", "pemove-notrack", "raw"),
+    ("dm_linear_vs_raw", "dm-linear", "raw"),
+    ("track_vs_notrack", "pemove-track", "pemove-notrack"),
+    ("track_vs_dm_linear", "pemove-track", "dm-linear"),
+    ("notrack_vs_dm_linear", "pemove-notrack", "dm-linear"),
+    ("live_vs_track_le0", "pemove-live", "pemove-track-le0"),
+)
+
+
+def _per_io(run: dict[str, Any]) -> dict[str, float | None]:
+    """A run's ns per IO: fio's mean latency, and elapsed job time over IOs."""
+    ios = run.get("ios") or 0
+    ms = run.get("runtime_ms")
+    return {
+        "lat_ns": run.get("lat_mean_ns"),
+        "elapsed_ns": ms * 1e6 / ios if ms is not None and ios else None,
+    }
+
+
+def iocost_ratios(
+    by: dict[tuple[str, str], dict[int, float | None]], wl: str
+) -> dict[str, Any]:
+    """Every :data:`IOCOST_RATIOS` ratio of one workload, from ``by[(wl, cand)]``
+    (repeat -> ns per IO)."""
+    out: dict[str, Any] = {}
+    for name, cand, base in IOCOST_RATIOS:
+        num, den = by.get((wl, cand), {}), by.get((wl, base), {})
+        if num and den:
+            out[name] = paired_ratio(num, den)
+    return out
+
+
+def _iocost(doc: dict[str, Any]) -> dict[str, Any]:
+    warm = set(doc.get("warmup_reps", [0]))
+    runs = [r for r in doc.get("runs", []) if r["rep"] not in warm]
+    workloads = [w["name"] for w in doc.get("workloads", [])] or sorted(
+        {r["workload"] for r in runs}
+    )
+    cands: list[str] = []
+    for r in runs:
+        if r["candidate"] not in cands:
+            cands.append(r["candidate"])
+    lat: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
+    elapsed: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
+    warmups: dict[tuple[str, str], float | None] = {}
+    for r in doc.get("runs", []):
+        key = (r["workload"], r["candidate"])
+        per = _per_io(r)
+        if r["rep"] in warm:
+            warmups[key] = per["lat_ns"]
+        else:
+            lat[key][r["rep"]] = per["lat_ns"]
+            elapsed[key][r["rep"]] = per["elapsed_ns"]
+    rows = []
+    for wl in workloads:
+        for cand in cands:
+            if (wl, cand) not in lat:
+                continue
+            s = summarize(lat[(wl, cand)].values())
+            rows.append(
+                {
+                    "workload": wl,
+                    "candidate": cand,
+                    "ns_per_io": s,
+                    "elapsed_ns_per_io": summarize(elapsed[(wl, cand)].values()),
+                    "warmup_ns_per_io": warmups.get((wl, cand)),
+                    "agrees": s["spread"] is not None and s["spread"] <= AGREE,
+                }
+            )
+    ratios = {wl: iocost_ratios(lat, wl) for wl in workloads}
+    moves = doc.get("live_moves", [])
+    return {
+        "ios": doc.get("ios"),
+        "repeats": doc.get("repeats"),
+        "engine": doc.get("engine"),
+        "workloads": workloads,
+        "candidates": cands,
+        "rows": rows,
+        "ratios": ratios,
+        "live_moves": len(moves),
+        "live_max_wait_ms": summarize(m["max_wait_ns"] / 1e6 for m in moves),
+    }
 
 
 def _iopath(doc: dict[str, Any]) -> dict[str, Any]:
@@ -51,10 +137,18 @@ def _iopath(doc: dict[str, Any]) -> dict[str, Any]:
     return {"workloads": workloads, "candidates": cands, "rows": rows}
 
 
+def _tool(sample: dict[str, Any]) -> str:
+    """A sample's copy tool; result files before the live move said ``pemove``."""
+    m = sample["method"]
+    return "pemove-whole" if m == "pemove" else m
+
+
 def _moves(doc: dict[str, Any]) -> dict[str, Any]:
     by: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for s in doc.get("samples", []):
-        by[(s["pe_mib"], s["method"])].append(s)
+        by[(s["pe_mib"], _tool(s))].append(s)
+    limit = doc.get("device_limit") or {}
+    limit_mbs = limit["limit_bps"] / 1e6 if limit.get("limit_bps") else None
     rows = []
     for mib in doc.get("sizes_mib", sorted({k[0] for k in by})):
         row: dict[str, Any] = {"pe_mib": mib}
@@ -64,30 +158,62 @@ def _moves(doc: dict[str, Any]) -> dict[str, Any]:
                 s["bytes"] / s["seconds"] / 1e6 for s in ss if s["seconds"] > 0
             )
             row[f"{tool}_seconds"] = summarize(s["seconds"] for s in ss)
-        pm = by.get((mib, "pemove"), [])
-        row["hold_ms"] = summarize(s["hold_ns"] / 1e6 for s in pm)
-        row["copy_ms"] = summarize(s["copy_ns"] / 1e6 for s in pm)
-        for base in ("dd", "pvmove"):
-            p, b = row["pemove"], row[base]
-            ok = p["median"] and b["median"]
-            row[f"vs_{base}"] = p["median"] / b["median"] if ok else None
-            # The ratio's extremes: slowest pemove against fastest baseline, and back.
-            row[f"vs_{base}_range"] = (
-                (p["min"] / b["max"], p["max"] / b["min"]) if ok else (None, None)
+        for mode in ("whole", "live"):
+            pm = by.get((mib, f"pemove-{mode}"), [])
+            row[f"{mode}_hold_ms"] = summarize(s["hold_ns"] / 1e6 for s in pm)
+            row[f"{mode}_copy_ms"] = summarize(s["copy_ns"] / 1e6 for s in pm)
+            row[f"{mode}_max_wait_ms"] = summarize(
+                s.get("max_wait_ns", 0) / 1e6 for s in pm
             )
+        for mode in ("whole", "live"):
+            p = row[f"pemove-{mode}"]
+            for base in ("kcopyd", "dd", "pvmove"):
+                b = row[base]
+                ok = p["median"] and b["median"]
+                row[f"{mode}_vs_{base}"] = p["median"] / b["median"] if ok else None
+                # The extremes: slowest pemove against fastest baseline, and back.
+                row[f"{mode}_vs_{base}_range"] = (
+                    (p["min"] / b["max"], p["max"] / b["min"]) if ok else (None, None)
+                )
+            ok = p["median"] and limit_mbs
+            row[f"{mode}_vs_limit"] = p["median"] / limit_mbs if ok else None
+            row[f"{mode}_vs_limit_range"] = (
+                (p["min"] / limit_mbs, p["max"] / limit_mbs) if ok else (None, None)
+            )
+        w, lv = row["pemove-whole"], row["pemove-live"]
+        ok = w["median"] and lv["median"]
+        row["live_vs_whole"] = lv["median"] / w["median"] if ok else None
+        row["live_vs_whole_range"] = (
+            (lv["min"] / w["max"], lv["max"] / w["min"]) if ok else (None, None)
+        )
+        # Kept under their old names for the plots and older readers.
+        row["pemove"] = row["pemove-whole"]
         rows.append(row)
-    return {"device": doc.get("device"), "rows": rows, "errors": doc.get("errors", [])}
+    return {
+        "device": doc.get("device"),
+        "rows": rows,
+        "device_limit": {
+            "limit_mbs": limit_mbs,
+            "best_qd": limit.get("best_qd"),
+            "runs": limit.get("runs", []),
+        },
+        "errors": doc.get("errors", []),
+    }
 
 
 def _stall(doc: dict[str, Any]) -> dict[str, Any]:
     jobs = {(j["phase"], j["name"]): j for j in doc.get("jobs", [])}
     names: list[str] = []
+    phases: list[str] = []
     for j in doc.get("jobs", []):
         if j["name"] not in names:
             names.append(j["name"])
+        if j["phase"] not in phases:
+            phases.append(j["phase"])
+    order = [p for p in (*STALL_RUNS, "moving") if p in phases]
     rows = []
     for name in names:
-        for phase in ("idle", "moving"):
+        for phase in order:
             j = jobs.get((phase, name))
             if j:
                 rows.append(
@@ -101,14 +227,36 @@ def _stall(doc: dict[str, Any]) -> dict[str, Any]:
                     }
                 )
     moves = doc.get("moves", [])
+    modes: dict[str, Any] = {}
+    for mode in ("whole", "live", "pvmove", "moving"):
+        mv = [m for m in moves if m.get("mode", "moving") == mode]
+        if not mv:
+            continue
+        modes[mode] = {
+            "moves": len(mv),
+            "seconds": summarize(m["seconds"] for m in mv),
+            "max_wait_ms": summarize(
+                m["max_wait_ns"] / 1e6 for m in mv if "max_wait_ns" in m
+            ),
+            "hold_ms": summarize(m["hold_ns"] / 1e6 for m in mv if "hold_ns" in m),
+            "bios_held": summarize(m["bios_held"] for m in mv if "bios_held" in m),
+            "writes_waited": summarize(
+                m["writes_waited"] for m in mv if "writes_waited" in m
+            ),
+            "writes_mirrored": summarize(
+                m["writes_mirrored"] for m in mv if "writes_mirrored" in m
+            ),
+        }
     return {
         "extent_mib": doc.get("extent_mib"),
         "rows": rows,
+        "phases": order,
+        "modes": modes,
+        "lv_counters": doc.get("lv_counters", {}),
+        "errors": doc.get("errors", []),
+        # The whole-run figures of the report before the three-way table.
         "moves": len(moves),
-        "hold_ms": summarize(m["hold_ns"] / 1e6 for m in moves),
-        "copy_ms": summarize(m["copy_ns"] / 1e6 for m in moves),
-        "bios_held": summarize(m["bios_held"] for m in moves),
-        "bios_drained": summarize(m["bios_drained"] for m in moves),
+        "hold_ms": summarize(m["hold_ns"] / 1e6 for m in moves if "hold_ns" in m),
     }
 
 
@@ -158,7 +306,11 @@ def aggregate(doc: dict[str, Any]) -> dict[str, Any]:
         "started": doc.get("started"),
         "errors": list(doc.get("errors", [])),
         "sources": doc.get("sources", {}),
+        "clocks": doc.get("clocks")
+        or {ph: doc.get("clock", "wall") for ph in PHASES if ph in doc},
     }
+    if "iocost" in doc:
+        agg["iocost"] = _iocost(doc["iocost"])
     if "iopath" in doc:
         agg["iopath"] = _iopath(doc["iopath"])
     if "move" in doc:
@@ -166,6 +318,7 @@ def aggregate(doc: dict[str, Any]) -> dict[str, Any]:
         agg["errors"] += agg["move"]["errors"]
     if "stall" in doc:
         agg["stall"] = _stall(doc["stall"])
+        agg["errors"] += agg["stall"]["errors"]
     if "scaling" in doc:
         agg["scaling"] = _scaling(doc["scaling"])
     agg["targets"] = verdicts(agg, doc.get("iopath", {}))

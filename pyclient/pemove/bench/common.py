@@ -13,6 +13,8 @@ import sys
 __all__ = [
     "CANDIDATES",
     "COPY_TOOLS",
+    "DETERMINISTIC_PHASES",
+    "STALL_RUNS",
     "GUEST_RESULT",
     "MIB",
     "PHASES",
@@ -23,7 +25,12 @@ __all__ = [
 MIB = 1 << 20
 
 #: The benchmark phases, in the order the guest runs them.
-PHASES = ("iopath", "move", "stall", "scaling")
+PHASES = ("iocost", "iopath", "move", "stall", "scaling")
+
+#: The phases a deterministic boot runs by default: every time there is an
+#: instruction count, so the time-based (wall-clock) IO-path phase is left
+#: to a wall-clock boot (``--no-deterministic --only iopath``).
+DETERMINISTIC_PHASES = ("iocost", "move", "stall", "scaling")
 
 #: The file the guest writes in ``$PEMOVE_RESULTS`` after every phase.
 GUEST_RESULT = "bench-guest.json"
@@ -34,10 +41,15 @@ CANDIDATES = ("raw", "dm-linear", "pemove-notrack", "pemove-track")
 #: The queue-depth-32 workloads the tracking and scaling targets are judged on.
 QD32 = ("randread-4k-qd32", "randwrite-4k-qd32")
 
-#: What copies one extent in the move phase: PE_MOVE, dd O_DIRECT, LVM2's
-#: pvmove.  The raw samples call this their ``method`` (a field name kept for
-#: the result files already written); it is not :data:`pemove.move.METHODS`.
-COPY_TOOLS = ("pemove", "dd", "pvmove")
+#: What copies one extent in the move phase: PE_MOVE whole and live,
+#: dm-kcopyd (dm-mirror recovery), dd O_DIRECT, LVM2's pvmove.  The raw
+#: samples call this their ``method`` (a field name kept for the result files
+#: already written; their ``pemove`` is today's ``pemove-whole``); it is not
+#: :data:`pemove.move.METHODS`.
+COPY_TOOLS = ("pemove-whole", "pemove-live", "kcopyd", "dd", "pvmove")
+
+#: The stall phase's runs: idle and moving, pemove LV then LVM2 LV.
+STALL_RUNS = ("idle", "whole", "live", "idle-lvm", "pvmove")
 
 
 def log(msg: str) -> None:

@@ -15,12 +15,20 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 
+from pemove import lvs
 from pemove.bench.common import MIB
+from pemove.control import Control, Extent, LVInfo
 from pemove.vm import guest
 from pemove.wait import wait_until
 from pemove.workload import blockdev, dm
 
-__all__ = ["brd", "dm_linear", "meminfo", "slab_bytes"]
+__all__ = ["NODE_TIMEOUT", "brd", "dm_linear", "lv", "meminfo", "slab_bytes"]
+
+#: Seconds (guest time) to wait for a new LV's node.  Long, because in a
+#: deterministic boot (``-icount ...,sleep=off``) the guest clock jumps ahead
+#: whenever the guest idles, e.g. while udev waits for the host's 9p file
+#: server: the default 60 s ran out in the runs of 2026-12-02.
+NODE_TIMEOUT = 900.0
 
 
 def _run(argv: Sequence[str]) -> None:
@@ -69,6 +77,26 @@ def dm_linear(name: str, dev: str, sectors: int, offset: int = 0) -> Iterator[st
         yield d.node
     finally:
         dm.remove(d.name)
+
+
+def lv(
+    ctl: Control,
+    name: str,
+    extent_sectors: int,
+    extents: Sequence[Extent],
+    *,
+    notrack: bool = False,
+) -> contextlib.AbstractContextManager[tuple[LVInfo, str]]:
+    """:func:`pemove.lvs.temporary` with the bench's node and removal timeouts."""
+    return lvs.temporary(
+        ctl,
+        name,
+        extent_sectors,
+        extents,
+        notrack=notrack,
+        timeout=NODE_TIMEOUT,
+        remove_timeout=NODE_TIMEOUT,
+    )
 
 
 def slab_bytes() -> dict[str, int]:

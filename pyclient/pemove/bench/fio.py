@@ -119,6 +119,12 @@ def reduce_job(job: dict[str, Any]) -> dict[str, Any]:
         "p999_ns": _pct(clat, "99.9"),
         "max_ns": float(clat["max"]) if "max" in clat else None,
         "mean_ns": float(clat["mean"]) if "mean" in clat else None,
+        # Submission to completion (for psync: the whole syscall), mean.
+        "lat_mean_ns": (
+            float(main["lat_ns"]["mean"]) if "mean" in main.get("lat_ns", {}) else None
+        ),
+        # The job's elapsed time, fio's own loop included (ms, as fio gives it).
+        "runtime_ms": int(job["job_runtime"]) if "job_runtime" in job else None,
         "errors": int(job.get("error", 0)),
     }
 

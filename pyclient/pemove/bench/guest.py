@@ -1,8 +1,11 @@
 """The part of ``pemove bench`` that runs inside the VM.
 
-``python -m pemove.bench.guest [--quick] [--only PHASE,...] [--out FILE]``
-runs the phases in order: io path, move, stall, scaling (memory, then IOPS
-against the LE count).  It writes the whole document after every phase, to
+``python -m pemove.bench.guest [--quick] [--deterministic] [--only PHASE,...]
+[--out FILE]`` runs the phases in order: io cost (a fixed number of IOs per
+candidate), io path (time based), move, stall, scaling (memory, then IOPS
+against the LE count).  ``--deterministic`` says the boot counts
+instructions (``-icount``): it is recorded in the document, and the default
+phases are then :data:`~pemove.bench.common.DETERMINISTIC_PHASES`.  It writes the whole document after every phase, to
 ``$PEMOVE_RESULTS/bench-guest.json`` by default, so a run cut short by the
 VM's timeout still leaves the phases that finished.  A phase that fails is
 recorded under ``errors`` and the next one runs.
@@ -23,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pemove.bench import devices, fio, iopath, memory, move, stall
-from pemove.bench.common import GUEST_RESULT, MIB, PHASES, log
+from pemove.bench import devices, fio, iocost, iopath, memory, move, stall
+from pemove.bench.common import DETERMINISTIC_PHASES, GUEST_RESULT, MIB, PHASES, log
 from pemove.control import CONTROL_NODE, Control
 from pemove.vm import guest
 from pemove.workload import blockdev
@@ -35,8 +38,9 @@ __all__ = ["PROFILES", "main"]
 #: minutes under TCG on a quiet 2-core host; "quick" about a third of that.
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
+        "iocost": {"size_mib": 32, "ios": 10000, "repeats": 4},
         "iopath": {"size_mib": 128, "runtime": 2, "ramp": 0.5, "repeats": 6},
-        "move": {"sizes_mib": [4, 8, 16, 32, 64, 128, 256], "repeats": 4},
+        "move": {"sizes_mib": [4, 16, 64, 128], "repeats": 3, "limit_runtime": 1.0},
         "stall": {"extent_mib": 64, "runtime": 10},
         "scaling": {
             "size_mib": 256,
@@ -47,9 +51,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
     },
     "quick": {
+        "iocost": {"size_mib": 32, "ios": 5000, "repeats": 3},
         "iopath": {"size_mib": 128, "runtime": 1.5, "ramp": 0, "repeats": 3},
-        "move": {"sizes_mib": [4, 32, 128], "repeats": 2},
-        "stall": {"extent_mib": 32, "runtime": 5},
+        "move": {"sizes_mib": [4, 32], "repeats": 2, "limit_runtime": 0.5},
+        "stall": {"extent_mib": 32, "runtime": 4},
         "scaling": {
             "size_mib": 256,
             "le_counts": [1, 256, 65536],
@@ -67,13 +72,23 @@ def _fio_timing(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _phase(ctl: Control, name: str, p: dict[str, Any]) -> dict[str, Any]:
+    if name == "iocost":
+        size = p["size_mib"] * MIB
+        # Disk 0: dm-linear.  Disk 1: raw, the tracked LV, the untracked LV
+        # and a spare extent the live move uses.
+        with devices.brd(2, 2 * p["size_mib"] + 8, filled=2 * size + 4 * MIB) as disks:
+            return iocost.run_iocost(
+                ctl, disks, size=size, ios=p["ios"], repeats=p["repeats"]
+            )
     if name == "iopath":
         size = p["size_mib"] * MIB
         # Disk 0 for dm-linear, disk 1 for raw and both pemove LVs.
         with devices.brd(2, 2 * p["size_mib"] + 4, filled=2 * size) as disks:
             return iopath.run_iopath(ctl, disks, size=size, **_fio_timing(p))
     if name == "move":
-        return move.run_moves(ctl, p["sizes_mib"], p["repeats"])
+        return move.run_moves(
+            ctl, p["sizes_mib"], p["repeats"], limit_runtime=p["limit_runtime"]
+        )
     if name == "stall":
         return stall.run_stall(ctl, p["extent_mib"], p["runtime"])
     if name == "scaling":
@@ -103,12 +118,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run(profile: str, phases: Sequence[str], out: Path) -> dict[str, Any]:
+def run(
+    profile: str, phases: Sequence[str], out: Path, deterministic: bool = False
+) -> dict[str, Any]:
     """Run ``phases`` with the ``profile`` settings; write and return the document."""
     params = PROFILES[profile]
     doc: dict[str, Any] = {
         "kernel": platform.release(),
         "profile": profile,
+        # "virtual": the boot counted instructions (-icount shift=0), so
+        # every guest ns is one instruction; "wall": guest ns are host time.
+        "clock": "virtual" if deterministic else "wall",
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
@@ -146,9 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--quick", action="store_true", help="the quick profile")
     p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="the boot counts instructions (-icount): recorded, and the default "
+        f"phases are {','.join(DETERMINISTIC_PHASES)}",
+    )
+    p.add_argument(
         "--only",
-        default=",".join(PHASES),
-        help="comma-separated phases to run (default: all: %(default)s)",
+        help="comma-separated phases to run (default: "
+        f"{','.join(PHASES)}; deterministic: {','.join(DETERMINISTIC_PHASES)})",
     )
     p.add_argument(
         "--out",
@@ -158,12 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: %(default)s)",
     )
     args = p.parse_args(argv)
-    phases = [x for x in args.only.split(",") if x]
+    default = DETERMINISTIC_PHASES if args.deterministic else PHASES
+    phases = [x for x in (args.only or ",".join(default)).split(",") if x]
     bad = [x for x in phases if x not in PHASES]
     if bad:
         p.error(f"unknown phase(s) {', '.join(bad)}; choose from {', '.join(PHASES)}")
     out = guest.results_file(args.out)
-    doc = run("quick" if args.quick else "full", phases, out)
+    doc = run("quick" if args.quick else "full", phases, out, args.deterministic)
     log(f"wrote {out}")
     return 1 if doc["errors"] else 0
 

@@ -21,7 +21,6 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from pemove import lvs
 from pemove.bench import devices, fio
 from pemove.bench.common import CANDIDATES, QD32, log
 from pemove.control import Control, Extent
@@ -66,12 +65,10 @@ def run_iopath(
             devices.dm_linear("bench", disks[0], sectors)
         )
         _, nodes["pemove-notrack"] = stack.enter_context(
-            lvs.temporary(
-                ctl, "benchnt", _EXTENT_SECTORS, extents(sectors), notrack=True
-            )
+            devices.lv(ctl, "benchnt", _EXTENT_SECTORS, extents(sectors), notrack=True)
         )
         _, nodes["pemove-track"] = stack.enter_context(
-            lvs.temporary(ctl, "benchtr", _EXTENT_SECTORS, extents(0))
+            devices.lv(ctl, "benchtr", _EXTENT_SECTORS, extents(0))
         )
         for rep in range(repeats):
             k = rep % len(CANDIDATES)
@@ -135,7 +132,7 @@ def run_scaling(
             base = i * size // 512
             extents = [Extent(pv.major, pv.minor, base + j * ext) for j in range(les)]
             _, nodes[les] = stack.enter_context(
-                lvs.temporary(ctl, f"benchsc{i}", ext, extents)
+                devices.lv(ctl, f"benchsc{i}", ext, extents)
             )
         for rep in range(repeats):
             k = rep % len(le_counts)

@@ -72,6 +72,21 @@ def _sources(agg: dict[str, Any]) -> list[str]:
     ]
 
 
+def _clocks(agg: dict[str, Any]) -> list[str]:
+    clocks = agg.get("clocks") or {}
+    virt = [ph for ph, c in clocks.items() if c == "virtual"]
+    wall = [ph for ph, c in clocks.items() if c != "virtual"]
+    out = []
+    if virt:
+        out.append(
+            f"Deterministic boot ({', '.join(virt)}): one vCPU, -icount shift=0,sleep=off; "
+            "every time in these phases is virtual: 1 ns = 1 guest instruction."
+        )
+    if wall:
+        out.append(f"Wall-clock boot ({', '.join(wall)}): times are host time.")
+    return [*out, ""] if out else []
+
+
 def summary_table(agg: dict[str, Any]) -> str:
     """The targets, one line each: what the issue asks, what was measured, met or not."""
     rows = []
@@ -82,6 +97,73 @@ def summary_table(agg: dict[str, Any]) -> str:
         else:
             rows.append((target.text, t["value"], _VERDICT[t["met"]]))
     return "\n".join(_table(("target", "measured", "verdict"), rows))
+
+
+def _pct(s: dict[str, Any]) -> str:
+    sp = s.get("spread")
+    return "-" if sp is None else f"{sp * 100:.2f}%"
+
+
+def _x3(s: dict[str, Any] | None) -> str:
+    if not s or s.get("median") is None:
+        return "-"
+    if s.get("n", 0) > 1:
+        return f"{s['median']:.3f}x ({s['min']:.3f}-{s['max']:.3f})"
+    return f"{s['median']:.3f}x"
+
+
+def _iocost(ic: dict[str, Any], clock: str = "virtual") -> list[str]:
+    unit = "virtual ns (instructions)" if clock == "virtual" else "wall-clock ns"
+    rows = [
+        (
+            r["workload"],
+            r["candidate"],
+            _f(r["ns_per_io"]["median"]),
+            _f(r["ns_per_io"]["min"]),
+            _f(r["ns_per_io"]["max"]),
+            _pct(r["ns_per_io"]),
+            "yes" if r["agrees"] else "NO",
+            _f(r["elapsed_ns_per_io"]["median"]),
+            _f(r["warmup_ns_per_io"]),
+        )
+        for r in ic["rows"]
+    ]
+    ratio_rows = [
+        (wl, name.replace("_vs_", " / ").replace("_", "-"), _x3(s))
+        for wl in ic["workloads"]
+        for name, s in ic["ratios"].get(wl, {}).items()
+    ]
+    wait = ic.get("live_max_wait_ms") or {}
+    return [
+        f"### 1. IO cost per IO ({'deterministic' if clock == 'virtual' else 'wall-clock'}"
+        f", fio psync 4k O_DIRECT, {ic.get('ios')} IOs per run)",
+        "",
+        f"ns per IO: fio's mean latency per IO in {unit}, median and min-max over "
+        f"{ic.get('repeats')} repeats after a discarded warm-up; spread = (max-min)/median; "
+        "agrees: spread <= 1%.  elapsed: the job's run time over its IOs (fio's loop "
+        "included).  pemove-live: LE 0 of the tracked LV while it moves live "
+        f"({ic.get('live_moves')} moves, longest wait "
+        f"{_f(wait.get('max'), '{:.2f}')} ms); pemove-track-le0 is the same IO with no move.",
+        "",
+        *_table(
+            (
+                "workload",
+                "candidate",
+                "ns/IO",
+                "min",
+                "max",
+                "spread",
+                "agrees",
+                "elapsed ns/IO",
+                "warm-up ns/IO",
+            ),
+            rows,
+        ),
+        "",
+        "Ratios of ns per IO, paired by repeat (above 1: costs more), median (min-max):",
+        "",
+        *_table(("workload", "ratio", "value"), ratio_rows),
+    ]
 
 
 def _iopath(io: dict[str, Any]) -> list[str]:
@@ -101,7 +183,7 @@ def _iopath(io: dict[str, Any]) -> list[str]:
     ]
     head = ("workload", "candidate", "IOPS", "MB/s", "p50 µs", "p99 µs")
     return [
-        "### 1. IO-path overhead (fio, O_DIRECT, libaio)",
+        "### 1b. IO-path overhead, time based (fio, O_DIRECT, libaio)",
         "",
         "IOPS median ± half the min-max spread over repeats; latencies are fio clat "
         "medians in µs; ratios are per-repeat IOPS ratios (median).",
@@ -114,23 +196,48 @@ def _move(mv: dict[str, Any]) -> list[str]:
     rows = [
         (
             str(r["pe_mib"]),
-            _ms(r["pemove"]),
+            _ms(r["pemove-live"]),
+            _ms(r["pemove-whole"]),
+            _ms(r["kcopyd"]),
             _ms(r["dd"]),
             _ms(r["pvmove"]),
-            _ratio(r["vs_dd"]),
-            _ratio(r["vs_pvmove"]),
-            _f(r["hold_ms"]["median"], "{:.1f}"),
-            _f(r["copy_ms"]["median"], "{:.1f}"),
+            _ratio(r["live_vs_limit"]),
+            _ratio(r["live_vs_kcopyd"]),
+            _ratio(r["whole_vs_limit"]),
+            _ratio(r["whole_vs_kcopyd"]),
+            _ratio(r["live_vs_whole"]),
         )
         for r in mv["rows"]
     ]
-    head = ("PE MiB", "pemove MB/s", "dd MB/s", "pvmove MB/s", "/dd", "/pvmove")
+    lim = mv.get("device_limit") or {}
+    lim_runs = ", ".join(
+        f"QD{r['qd']} read {r['read_bps'] / 1e6:.0f} / write {r['write_bps'] / 1e6:.0f}"
+        for r in lim.get("runs", [])
+    )
+    head = ("PE MiB", "live MB/s", "whole MB/s", "kcopyd MB/s", "dd MB/s")
     return [
         f"### 2. Move throughput (one extent between two {mv.get('device')} disks)",
         "",
-        "MB/s medians; pvmove is the whole `pvmove -i 1` command.",
+        f"Device limit (fio reading the source and writing the destination at once, 1 MiB, "
+        f"lower of the two rates, best QD): **{_f(lim.get('limit_mbs'))} MB/s** at "
+        f"QD{lim.get('best_qd')} ({lim_runs} MB/s).",
+        "MB/s medians ± half the spread, no foreground IO.  live/whole: PE_MOVE modes; "
+        "kcopyd: dm-mirror resync with a core log and 2 MiB regions, timed by the "
+        "table event; dd: userspace copy (1 MiB QD1 O_DIRECT); pvmove: the whole "
+        "`pvmove -i 1` command (start-up, polling, metadata), no ratio taken.",
         "",
-        *_table((*head, "hold ms", "copy ms"), rows),
+        *_table(
+            (
+                *head,
+                "pvmove (whole command) MB/s",
+                "live/limit",
+                "live/kcopyd",
+                "whole/limit",
+                "whole/kcopyd",
+                "live/whole",
+            ),
+            rows,
+        ),
     ]
 
 
@@ -147,16 +254,48 @@ def _stall(st: dict[str, Any]) -> list[str]:
         )
         for r in st["rows"]
     ]
-    hold = st["hold_ms"]
+    mode_rows = []
+    for mode, m in st.get("modes", {}).items():
+        c = st.get("lv_counters", {}).get(mode, {})
+        mode_rows.append(
+            (
+                mode,
+                str(m["moves"]),
+                _f(m["seconds"]["median"], "{:.2f}"),
+                _f(m["max_wait_ms"].get("max"), "{:.2f}"),
+                _f(m["hold_ms"].get("max"), "{:.2f}"),
+                _f(m["writes_waited"].get("median")),
+                _f(m["writes_mirrored"].get("median")),
+                str(c.get("reads_held", "-")),
+            )
+        )
     return [
         f"### 3. IO stall during moves ({st['extent_mib']} MiB LE moved back and forth)",
         "",
-        f"{st['moves']} moves; PE_MOVE hold time median {_f(hold['median'], '{:.1f}')} ms, "
-        f"max {_f(hold['max'], '{:.1f}')} ms; bios held per move median "
-        f"{_f(st['bios_held']['median'])}, drained {_f(st['bios_drained']['median'])}.",
-        "Latencies are fio clat in µs, 4k O_DIRECT QD1 per job.",
+        "Same four fio probes (4k O_DIRECT QD1: a writer and a reader on the moving "
+        "LE and on another LE) idle and during whole-mode moves, live moves and LVM2 "
+        "pvmove of the same extent, in one boot; idle-lvm is the LVM2 LV with "
+        "nothing moving.  clat in µs.",
         "",
-        *_table(("job", "phase", "IOPS", "p50", "p99", "p99.9", "max"), rows),
+        *_table(("job", "run", "IOPS", "p50", "p99", "p99.9", "max"), rows),
+        "",
+        "Per mode: the longest wait PE_MOVE reports (max_wait_ns; pvmove reports "
+        "none), the whole-mode hold, writes that waited or were mirrored (median per "
+        "move), and reads held over the run (the LV's counter):",
+        "",
+        *_table(
+            (
+                "mode",
+                "moves",
+                "s per move",
+                "longest wait ms",
+                "hold ms (max)",
+                "writes waited",
+                "writes mirrored",
+                "reads held",
+            ),
+            mode_rows,
+        ),
     ]
 
 
@@ -231,6 +370,7 @@ def _scaling(sc: dict[str, Any]) -> list[str]:
 
 #: Phase key in the aggregate -> its section, in report order.
 _SECTIONS: tuple[tuple[str, Section], ...] = (
+    ("iocost", _iocost),
     ("iopath", _iopath),
     ("move", _move),
     ("stall", _stall),
@@ -246,6 +386,7 @@ def markdown(agg: dict[str, Any]) -> str:
         "Run under QEMU TCG (software emulation) on brd RAM disks: absolute figures say "
         "little; the ratios between candidates measured in the same boot are what counts.",
         "",
+        *_clocks(agg),
         *_sources(agg),
         "### Targets",
         "",
@@ -254,7 +395,10 @@ def markdown(agg: dict[str, Any]) -> str:
     ]
     for key, section in _SECTIONS:
         if agg.get(key):
-            out += [*section(agg[key]), ""]
+            if key == "iocost":
+                out += [*_iocost(agg[key], agg.get("clocks", {}).get(key, "wall")), ""]
+            else:
+                out += [*section(agg[key]), ""]
     if agg.get("errors"):
         out += ["### Errors", ""] + [f"- {e}" for e in agg["errors"]] + [""]
     return "\n".join(out)

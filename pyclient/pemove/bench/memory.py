@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pemove import lvs
 from pemove.bench import devices
 from pemove.bench.common import log
 from pemove.control import Control, Extent
@@ -46,7 +45,7 @@ def run_memory(
         log(f"memory: {'untracked' if notrack else 'tracked'} LV of {les} LEs")
         _drop_caches()
         slab0, mem0 = devices.slab_bytes(), devices.meminfo()
-        with lvs.temporary(ctl, "benchmem", ext, extents, notrack=notrack):
+        with devices.lv(ctl, "benchmem", ext, extents, notrack=notrack):
             slab1, mem1 = devices.slab_bytes(), devices.meminfo()
             info = ctl.lv_status("benchmem", le_count=0).info
         deltas = {

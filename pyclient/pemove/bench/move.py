@@ -2,13 +2,22 @@
 
 One extent of P MiB is copied between the same two brd disks by:
 
-- ``pemove``: PE_MOVE of LE 0 of a one-extent tracked LV;
-- ``dd``: ``dd bs=1M iflag=direct oflag=direct conv=fsync``, the practical
+- ``pemove-whole``: PE_MOVE (mode ``whole``) of LE 0 of a one-extent
+  tracked LV, with no foreground IO;
+- ``pemove-live``: the same in mode ``live`` (the module's default chunk);
+- ``kcopyd``: dm-kcopyd alone, as dm-mirror's recovery with a core log and
+  LVM2's 2 MiB regions, timed by the table event (:mod:`pemove.bench.kcopyd`);
+- ``dd`` ("userspace copy"): ``dd bs=1M iflag=direct oflag=direct conv=fsync``, the practical
   limit of a userspace copy (conv=fsync because PE_MOVE flushes its
   destination too; on brd a flush costs nothing);
 - ``pvmove``: LVM2's ``pvmove -i 1`` of a P MiB LV in a VG with P MiB
   extents, timed as the whole command (its start-up, mirror set-up, copy,
   polling at 1 s intervals and metadata commit: what a user waits for).
+
+The device limit is what a copy between the two disks can reach: fio
+reading disk 0 and writing disk 1 at the same time (two jobs, 1 MiB,
+libaio, for the same time) at several queue depths; per depth the lower of
+the two rates, and the best depth's figure is the limit.
 
 Samples alternate direction (disk 0 to 1, then back), so every candidate
 copies in both directions equally often.  Both disks are filled first so no
@@ -23,8 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pemove import lvs
-from pemove.bench import devices
+from pemove.bench import devices, fio, kcopyd
 from pemove.bench.common import COPY_TOOLS, MIB, log
 from pemove.bench.lvm import Lvm, LvmError
 from pemove.control import Control, Extent
@@ -35,17 +43,24 @@ __all__ = ["run_moves"]
 _LVM_SLACK_MIB = 8
 
 
+#: dm-raid1's region size under LVM2's pvmove (lvm.conf raid_region_size).
+REGION_SECTORS = 4096
+
+#: Queue depths the device-limit run tries.
+LIMIT_QDS = (1, 4, 16)
+
+
 def _pemove(
-    ctl: Control, disks: Sequence[str], mib: int, repeats: int
+    ctl: Control, disks: Sequence[str], mib: int, repeats: int, mode: str
 ) -> list[dict[str, Any]]:
     sectors = mib * MIB // 512
     pvs = [Extent.from_path(d) for d in disks]
     out = []
-    with lvs.temporary(ctl, "benchmv", sectors, [pvs[0]]):
+    with devices.lv(ctl, "benchmv", sectors, [pvs[0]]):
         for rep in range(repeats):
             dest = pvs[(rep + 1) % 2]
             t0 = time.monotonic()
-            stats = ctl.pe_move("benchmv", 0, dest)
+            stats = ctl.pe_move("benchmv", 0, dest, mode=mode)  # type: ignore[arg-type]
             took = time.monotonic() - t0
             out.append(
                 {
@@ -55,9 +70,62 @@ def _pemove(
                     "copy_ns": stats.copy_ns,
                     "bios_drained": stats.bios_drained,
                     "bios_held": stats.bios_held,
+                    "mode": stats.mode,
+                    "chunk_sectors": stats.chunk_sectors,
+                    "max_wait_ns": stats.max_wait_ns,
+                    "switch_ns": stats.switch_ns,
                 }
             )
     return out
+
+
+def _kcopyd(disks: Sequence[str], mib: int, repeats: int) -> list[dict[str, Any]]:
+    out = []
+    for rep in range(repeats):
+        src, dst = (disks[0], disks[1]) if rep % 2 == 0 else (disks[1], disks[0])
+        got = kcopyd.time_mirror_sync(
+            src, dst, mib * MIB // 512, region_sectors=REGION_SECTORS
+        )
+        out.append({**got, "region_sectors": REGION_SECTORS})
+    return out
+
+
+def device_limit(
+    disks: Sequence[str], size: int, runtime: float, qds: Sequence[int] = LIMIT_QDS
+) -> dict[str, Any]:
+    """fio reading ``disks[0]`` while writing ``disks[1]``, 1 MiB, per queue depth.
+
+    :returns: ``{"runs": [{"qd", "read_bps", "write_bps", "limit_bps"}],
+        "limit_bps", "best_qd"}``
+    """
+    runs = []
+    for qd in qds:
+        args = fio.global_args(runtime)
+        args += fio.job_args(
+            "read-src", disks[0], fio.Workload("r", "read", "1M", qd),
+            size=size, stonewall=False,
+        )  # fmt: skip
+        args += fio.job_args(
+            "write-dst", disks[1], fio.Workload("w", "write", "1M", qd),
+            size=size, stonewall=False,
+        )  # fmt: skip
+        rd, wr = fio.run(args, runtime * 4 + 300)
+        runs.append(
+            {
+                "qd": qd,
+                "read_bps": rd["bw_bytes"],
+                "write_bps": wr["bw_bytes"],
+                "limit_bps": min(rd["bw_bytes"], wr["bw_bytes"]),
+            }
+        )
+    best = max(runs, key=lambda r: r["limit_bps"])
+    return {
+        "runtime_s": runtime,
+        "bs": "1M",
+        "runs": runs,
+        "limit_bps": best["limit_bps"],
+        "best_qd": best["qd"],
+    }
 
 
 def _dd(disks: Sequence[str], mib: int, repeats: int) -> list[dict[str, Any]]:
@@ -99,29 +167,46 @@ def _pvmove(disks: Sequence[str], mib: int, repeats: int) -> list[dict[str, Any]
 
 
 def run_moves(
-    ctl: Control, sizes_mib: Sequence[int], repeats: int, with_pvmove: bool = True
+    ctl: Control,
+    sizes_mib: Sequence[int],
+    repeats: int,
+    with_pvmove: bool = True,
+    limit_runtime: float = 2.0,
 ) -> dict[str, Any]:
-    """Move ``sizes_mib`` extents with every method, ``repeats`` samples each.
+    """Move ``sizes_mib`` extents with every copy tool, ``repeats`` samples each,
+    and measure the device limit.
 
     It loads brd itself: two disks just big enough for the largest extent.
     """
     samples: list[dict[str, Any]] = []
     errors: list[str] = []
+    limit: dict[str, Any] = {}
     disk_mib = max(sizes_mib) + _LVM_SLACK_MIB
     with devices.brd(2, disk_mib) as disks:
+        log(f"move: device limit, fio 1M read + write at QD {LIMIT_QDS}")
+        try:
+            limit = device_limit(disks, max(sizes_mib) * MIB, limit_runtime)
+        except fio.FioError as exc:
+            errors.append(f"device limit: {exc}")
         for mib in sizes_mib:
             for tool in COPY_TOOLS:
                 if tool == "pvmove" and not with_pvmove:
                     continue
                 log(f"move: {mib} MiB by {tool}, {repeats} samples")
                 try:
-                    if tool == "pemove":
-                        got = _pemove(ctl, disks, mib, repeats)
+                    if tool.startswith("pemove-"):
+                        got = _pemove(ctl, disks, mib, repeats, tool[len("pemove-") :])
+                    elif tool == "kcopyd":
+                        got = _kcopyd(disks, mib, repeats)
                     elif tool == "dd":
                         got = _dd(disks, mib, repeats)
                     else:
                         got = _pvmove(disks, mib, repeats)
-                except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                except (
+                    OSError,
+                    RuntimeError,
+                    subprocess.SubprocessError,
+                ) as exc:
                     errors.append(f"{tool} {mib} MiB: {exc}")
                     log(f"move: {tool} {mib} MiB failed: {exc}")
                     continue
@@ -133,5 +218,6 @@ def run_moves(
         "sizes_mib": list(sizes_mib),
         "repeats": repeats,
         "samples": samples,
+        "device_limit": limit,
         "errors": errors,
     }

@@ -21,6 +21,38 @@ def _pyplot() -> Any:
     return plt
 
 
+def _iocost(plt: Any, agg: dict[str, Any], path: Path) -> None:
+    ic = agg["iocost"]
+    wls, cands = ic["workloads"], ic["candidates"]
+    rows = {(r["workload"], r["candidate"]): r for r in ic["rows"]}
+    virtual = agg.get("clocks", {}).get("iocost") == "virtual"
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(cands), 1)
+    for i, cand in enumerate(cands):
+        meds, lo, hi = [], [], []
+        for wl in wls:
+            s = rows.get((wl, cand), {}).get("ns_per_io", {})
+            m = s.get("median") or 0.0
+            meds.append(m)
+            lo.append(m - (s.get("min") or m))
+            hi.append((s.get("max") or m) - m)
+        xs = [j + (i - (len(cands) - 1) / 2) * width for j in range(len(wls))]
+        ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=cand)
+    ax.set_xticks(range(len(wls)))
+    ax.set_xticklabels(wls)
+    ax.set_ylabel(
+        "instructions (virtual ns) per IO" if virtual else "wall-clock ns per IO"
+    )
+    ax.set_title(
+        f"Cost per IO by candidate on {agg['kernel']} "
+        f"({'deterministic, ' if virtual else ''}{ic.get('ios')} IOs/run, min-max bars)"
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _iopath(plt: Any, agg: dict[str, Any], path: Path) -> None:
     io = agg["iopath"]
     wls, cands = io["workloads"], io["candidates"]
@@ -52,7 +84,7 @@ def _move(plt: Any, agg: dict[str, Any], path: Path) -> None:
     rows = agg["move"]["rows"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = [r["pe_mib"] for r in rows]
-    for method in ("pemove", "dd", "pvmove"):
+    for method in ("pemove-live", "pemove-whole", "kcopyd", "dd", "pvmove"):
         ys = [r[method]["median"] for r in rows]
         pts = [(x, y) for x, y in zip(xs, ys) if y]
         if pts:
@@ -65,6 +97,10 @@ def _move(plt: Any, agg: dict[str, Any], path: Path) -> None:
         a.set_xscale("log", base=2)
         a.set_xlabel("PE size (MiB)")
         a.legend(fontsize=8)
+    limit = (agg["move"].get("device_limit") or {}).get("limit_mbs")
+    if limit:
+        ax.axhline(limit, color="grey", ls="--", lw=0.8, label="device limit")
+        ax.legend(fontsize=8)
     ax.set_ylabel("MB/s (median)")
     ax.set_title("Move throughput")
     ax2.set_yscale("log")
@@ -87,11 +123,12 @@ def _stall(plt: Any, agg: dict[str, Any], path: Path) -> None:
     for ax, key, title in zip(
         axes, ("p50_ns", "p99_ns", "max_ns"), ("p50", "p99", "max")
     ):
-        for i, phase in enumerate(("idle", "moving")):
+        phases = st.get("phases") or ["idle", "moving"]
+        w = 0.8 / len(phases)
+        for i, phase in enumerate(phases):
             ys = [((rows.get((j, phase)) or {}).get(key) or 0) / 1e3 for j in jobs]
-            ax.bar(
-                [k + (i - 0.5) * 0.4 for k in range(len(jobs))], ys, 0.4, label=phase
-            )
+            xs = [k + (i - (len(phases) - 1) / 2) * w for k in range(len(jobs))]
+            ax.bar(xs, ys, w, label=phase)
         ax.set_yscale("log")
         ax.set_title(f"clat {title}")
         ax.set_xticks(range(len(jobs)))
@@ -99,8 +136,8 @@ def _stall(plt: Any, agg: dict[str, Any], path: Path) -> None:
     axes[0].set_ylabel("µs")
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        f"IO latency idle vs during {st['moves']} moves of a {st['extent_mib']} MiB LE on {agg['kernel']} "
-        f"(hold median {(st['hold_ms']['median'] or 0):.1f} ms)"
+        f"IO latency idle and during whole, live and pvmove moves of a "
+        f"{st['extent_mib']} MiB LE on {agg['kernel']}"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -165,6 +202,7 @@ def write_plots(agg: dict[str, Any], stem: Path) -> list[Path]:
     plt = _pyplot()
     written = []
     for key, fn in (
+        ("iocost", _iocost),
         ("iopath", _iopath),
         ("move", _move),
         ("stall", _stall),

@@ -2,8 +2,15 @@
 
 :data:`TARGETS` is the one table: a target's text (what the report prints)
 sits next to the threshold the verdict uses.  A verdict is *met*, *missed*
-(False) or *inconclusive* (None): :func:`judge` refuses to claim either
-when the spread over repeats straddles the threshold.
+(False) or *inconclusive* (None): :func:`judge` (and :func:`judge_at_most`
+for an upper bound) refuses to claim either when the spread over repeats
+straddles the threshold.  The deterministic io cost targets are also
+inconclusive unless every repeat of the candidates involved agrees within
+:data:`AGREE` (1%): only then is a ratio a finding.
+
+The anchors: instructions per IO (virtual ns in a deterministic boot) for
+the IO path; the device limit and dm-kcopyd for the copy; LVM2's pvmove,
+measured in the same boot, for the stall.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from typing import Any
 
 from pemove.bench.common import QD32
 
-__all__ = ["TARGETS", "Target", "judge", "verdicts"]
+__all__ = ["AGREE", "TARGETS", "Target", "judge", "judge_at_most", "verdicts"]
+
+#: Repeats agree when (max - min) / median is at most this.
+AGREE = 0.01
 
 
 @dataclass(frozen=True)
@@ -31,12 +41,27 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "tracking_overhead": Target(
-        "tracking overhead <= 3% IOPS vs untracked at QD32", 0.97
+    "tracking_cost": Target(
+        "tracking <= 3% more ns/IO than untracked (deterministic, psync 4k)", 1.03
     ),
-    "track_vs_dm_linear": Target("tracked LV >= 1.0x dm-linear IOPS at QD32", 1.0),
-    "move_vs_dd": Target("move >= 0.9x raw O_DIRECT copy (dd)", 0.9),
-    "move_vs_pvmove": Target("move >= 3x LVM2 pvmove", 3.0),
+    "track_vs_dm_linear_cost": Target(
+        "pemove LV <= dm-linear ns/IO (deterministic, psync 4k)", 1.0
+    ),
+    "move_vs_limit": Target("live move >= 0.9x the device limit (fio read+write)", 0.9),
+    "move_vs_kcopyd": Target("live move >= 1.0x dm-kcopyd (dm-mirror resync)", 1.0),
+    "live_stall_vs_pvmove": Target(
+        "live-move stall <= LVM2 pvmove's (p99.9 and max, probes on the moving LE)",
+        None,
+    ),
+    "live_max_wait": Target("live move's longest write wait <= 5 ms", 5.0),
+    "reads_held": Target("reads held during live moves: 0", 0.0),
+    "live_vs_whole": Target("live >= 0.9x whole throughput (no foreground IO)", 0.9),
+    "tracking_overhead": Target(
+        "wall-clock: tracking overhead <= 3% IOPS vs untracked at QD32", 0.97
+    ),
+    "track_vs_dm_linear": Target(
+        "wall-clock: tracked LV >= 1.0x dm-linear IOPS at QD32", 1.0
+    ),
     "memory_constant": Target(
         "memory reserved per LV is constant (apart from the LE map)", None
     ),
@@ -66,6 +91,22 @@ def judge(
     return verdict
 
 
+def judge_at_most(
+    ranges: Sequence[tuple[float | None, float | None]], limit: float
+) -> bool | None:
+    """Met if every range lies at or below ``limit``, missed if any lies above it;
+    inconclusive (None) when a range straddles ``limit`` and none misses."""
+    verdict: bool | None = True
+    for lo, hi in ranges:
+        if lo is None or hi is None:
+            return None
+        if lo > limit:
+            return False
+        if hi > limit:
+            verdict = None
+    return verdict
+
+
 def _verdict(met: bool | None, value: str, note: str = "") -> dict[str, Any]:
     return {"met": met, "value": value, "note": note}
 
@@ -78,8 +119,8 @@ def _need(key: str) -> float:
 
 def _range(s: dict[str, Any]) -> str:
     if s.get("n", 0) > 1:
-        return f"{s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f})"
-    return f"{s['median']:.2f}x"
+        return f"{s['median']:.3f}x ({s['min']:.3f}-{s['max']:.3f})"
+    return f"{s['median']:.3f}x"
 
 
 def _iopath(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -108,19 +149,137 @@ def _iopath(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _iocost(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    ic = agg.get("iocost")
+    if not ic:
+        return {}
+    rows = {(r["workload"], r["candidate"]): r for r in ic["rows"]}
+    out: dict[str, dict[str, Any]] = {}
+    for key, ratio, cands in (
+        ("tracking_cost", "track_vs_notrack", ("pemove-track", "pemove-notrack")),
+        (
+            "track_vs_dm_linear_cost",
+            "track_vs_dm_linear",
+            ("pemove-track", "dm-linear"),
+        ),
+    ):
+        limit = _need(key)
+        pairs, spreads = [], []
+        for wl in ic["workloads"]:
+            s = ic["ratios"].get(wl, {}).get(ratio)
+            if not s or s["median"] is None:
+                continue
+            pairs.append((wl, s))
+            spreads += [
+                rows[(wl, c)]["ns_per_io"]["spread"] or 0.0
+                for c in cands
+                if (wl, c) in rows
+            ]
+        if not pairs:
+            continue
+        met = judge_at_most([(s["min"], s["max"]) for _, s in pairs], limit)
+        worst = max(spreads) if spreads else None
+        note = f"ns per IO ratio, median (min-max over repeats); <= {limit:g}x needed"
+        if worst is None or worst > AGREE:
+            met = None
+            note += (
+                f"; repeats spread up to {worst * 100:.2f}% > {AGREE * 100:g}%, "
+                "so not a finding"
+                if worst is not None
+                else "; no repeats"
+            )
+        else:
+            note += f"; repeats agree within {worst * 100:.2f}%"
+        out[key] = _verdict(
+            met, ", ".join(f"{wl} {_range(s)}" for wl, s in pairs), note
+        )
+    return out
+
+
 def _move(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     rows = agg.get("move", {}).get("rows", [])
-    for key, base in (("move_vs_dd", "dd"), ("move_vs_pvmove", "pvmove")):
-        vals = [(r["pe_mib"], r[f"vs_{base}"], r[f"vs_{base}_range"]) for r in rows]
-        vals = [v for v in vals if v[1]]
-        if vals:
-            need = _need(key)
-            out[key] = _verdict(
-                judge([rng for _, _, rng in vals], need),
-                ", ".join(f"{m} MiB {v:.2f}x" for m, v, _ in vals),
-                f"pemove MB/s / {base} MB/s (medians); >= {need:g}x needed at every size",
-            )
+    for key, base, what in (
+        ("move_vs_limit", "limit", "the device limit"),
+        ("move_vs_kcopyd", "kcopyd", "dm-kcopyd"),
+        ("live_vs_whole", "whole", "whole-mode PE_MOVE"),
+    ):
+        col = "live_vs_whole" if base == "whole" else f"live_vs_{base}"
+        vals = [(r["pe_mib"], r[col], r[f"{col}_range"]) for r in rows if r.get(col)]
+        if not vals:
+            continue
+        need = _need(key)
+        whole = ""
+        if base != "whole":
+            w = [(r["pe_mib"], r.get(f"whole_vs_{base}")) for r in rows]
+            whole = "; whole mode: " + ", ".join(f"{m} MiB {v:.2f}x" for m, v in w if v)
+        out[key] = _verdict(
+            judge([rng for _, _, rng in vals], need),
+            ", ".join(f"{m} MiB {v:.2f}x" for m, v, _ in vals) + whole,
+            f"live MB/s / {what} MB/s (medians); >= {need:g}x needed at every size",
+        )
+    return out
+
+
+def _live_wait(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    st = agg.get("stall", {})
+    out: dict[str, dict[str, Any]] = {}
+    waits = [
+        m
+        for m in (
+            st.get("modes", {}).get("live", {}).get("max_wait_ms", {}).get("max"),
+            agg.get("iocost", {}).get("live_max_wait_ms", {}).get("max"),
+            *(
+                r.get("live_max_wait_ms", {}).get("max")
+                for r in agg.get("move", {}).get("rows", [])
+            ),
+        )
+        if m is not None
+    ]
+    if waits:
+        need = _need("live_max_wait")
+        out["live_max_wait"] = _verdict(
+            max(waits) <= need,
+            f"{max(waits):.2f} ms",
+            f"max_wait_ns over every live move of the run (stall, io cost, move "
+            f"phases); <= {need:g} ms needed",
+        )
+    return out
+
+
+def _stall(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    st = agg.get("stall")
+    if not st:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    rows = {(r["job"], r["phase"]): r for r in st["rows"]}
+    moving = sorted({j for j, _ in rows if "moving-le" in j})
+    cmp = []
+    for job in moving:
+        live, pv = rows.get((job, "live")), rows.get((job, "pvmove"))
+        if not live or not pv:
+            continue
+        for k in ("p999_ns", "max_ns"):
+            if live.get(k) is not None and pv.get(k) is not None:
+                cmp.append((job, k, live[k], pv[k]))
+    if cmp:
+        out["live_stall_vs_pvmove"] = _verdict(
+            all(lv <= pv for _, _, lv, pv in cmp),
+            ", ".join(
+                f"{job} {k[:-3]} {lv / 1e3:.0f} vs {pv / 1e3:.0f} µs"
+                for job, k, lv, pv in cmp
+            ),
+            "live vs pvmove clat in the same boot; every figure must be <= pvmove's",
+        )
+    counters = st.get("lv_counters", {}).get("live")
+    if counters is not None:
+        out["reads_held"] = _verdict(
+            counters["reads_held"] == 0,
+            f"{counters['reads_held']} reads held "
+            f"({counters['held']} bios held in all) over "
+            f"{st['modes'].get('live', {}).get('moves', 0)} live moves",
+            "the LV's reads_held counter across the stall phase's live run",
+        )
     return out
 
 
@@ -167,4 +326,12 @@ def verdicts(
     :returns: target key -> ``{"met": True | False | None, "value", "note"}``;
         targets nothing measured are absent
     """
-    return {**_iopath(agg), **_move(agg), **_memory(agg), **_slab(iopath_raw)}
+    return {
+        **_iocost(agg),
+        **_move(agg),
+        **_stall(agg),
+        **_live_wait(agg),
+        **_iopath(agg),
+        **_memory(agg),
+        **_slab(iopath_raw),
+    }

@@ -43,6 +43,8 @@ def run(
     cwd: Path | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
+    qemu_opts: Sequence[str] = (),
+    deterministic: bool = False,
 ) -> Outcome:
     """Boot ``kernel`` with fresh disks and the module loaded, run ``command``, judge.
 
@@ -58,6 +60,10 @@ def run(
     :param cwd: where the command runs (default: this process's directory)
     :param stdout: where the guest's stdout goes (default: ours)
     :param stderr: where the guest's stderr goes (default: ours)
+    :param qemu_opts: extra QEMU arguments, one per item (no blanks)
+    :param deterministic: one vCPU, TCG, an instruction-counting guest clock
+        (:data:`pemove.vm.runner.DETERMINISTIC_QEMU_OPTS`); overrides
+        ``cpus`` and ``accel``
     :returns: the outcome; a run that could not start (no QEMU, no such
         kernel, a module that does not build) is VM_FAILED with the reason
     """
@@ -81,9 +87,9 @@ def run(
         disks=disks,
         disk_size=disk_size,
         memory=memory,
-        cpus=cpus,
+        cpus=1 if deterministic else cpus,
         timeout=timeout,
-        accel=choose_accel(accel, _image_file(resolved)),
+        accel="tcg" if deterministic else choose_accel(accel, _image_file(resolved)),
         results=Path(parent),
         module_params=list(module_params),
         allow=(*kmsg.DEFAULT_ALLOW, *allow),
@@ -91,6 +97,8 @@ def run(
         cwd=cwd,
         stdout=stdout,
         stderr=stderr,
+        qemu_opts=list(qemu_opts),
+        deterministic=deterministic,
     )
     try:
         return runner.run(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from pemove import exitcodes
 from pemove.units import parse_size
 from pemove.vm import boot, kernels
 
-__all__ = ["register", "run_vm"]
+__all__ = ["add_arguments", "qemu_opts", "register", "run_vm"]
 
 EPILOG = """\
 The command runs as root in the guest, in the current directory, with:
@@ -85,6 +86,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="auto probes KVM once and caches the answer (default: %(default)s)",
     )
     p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="one vCPU under TCG with -icount shift=0,sleep=off: guest time "
+        "counts executed instructions (1 ns each), the same on every run and host",
+    )
+    p.add_argument(
+        "--qemu-opts",
+        action="append",
+        default=[],
+        metavar="OPTS",
+        help="extra QEMU arguments, split like a shell would (repeatable; "
+        "no blanks inside one argument)",
+    )
+    p.add_argument(
         "--results",
         metavar="DIR",
         help="parent of the per-run results directories (default: results/vm in the checkout)",
@@ -130,6 +145,11 @@ def _err(msg: str) -> None:
     print(f"pemove vm: {msg}", file=sys.stderr)
 
 
+def qemu_opts(values: Sequence[str]) -> list[str]:
+    """Every ``--qemu-opts`` value split into QEMU arguments."""
+    return [arg for value in values for arg in shlex.split(value)]
+
+
 def run_vm(args: argparse.Namespace) -> int:
     """Carry out ``pemove vm`` for parsed *args*; returns an exit code."""
     command = list(args.command)
@@ -151,6 +171,8 @@ def run_vm(args: argparse.Namespace) -> int:
         module=not args.no_module,
         module_params=args.module_param,
         allow=args.allow,
+        qemu_opts=qemu_opts(args.qemu_opts),
+        deterministic=args.deterministic,
     )
     if not outcome.ok:
         _err(outcome.reason)

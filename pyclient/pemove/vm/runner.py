@@ -31,10 +31,24 @@ from pemove.vm import guest, kmsg
 from pemove.vm.kernels import Kernel
 from pemove.vm.proc import Group
 
-__all__ = ["Outcome", "VMConfig", "guest_argv", "judge", "run", "vng_argv"]
+__all__ = [
+    "DETERMINISTIC_QEMU_OPTS",
+    "Outcome",
+    "VMConfig",
+    "guest_argv",
+    "judge",
+    "run",
+    "vng_argv",
+]
 
 # Guest disks are found by these virtio serial numbers, in order.
 DISK_SERIAL = "pemove-d{}"
+
+#: QEMU options of a deterministic run: the guest clock counts executed
+#: instructions (one virtual ns each, ``shift=0``) and skips idle time
+#: (``sleep=off``), so a guest's ns are the same on every run and host.
+#: icount needs TCG; QEMU then runs its one vCPU single-threaded.
+DETERMINISTIC_QEMU_OPTS = ("-icount", "shift=0,sleep=off")
 
 # Kernel console lines (printk timestamps, and the decompressor's chatter
 # before the kernel starts) go to console.log only, not to our stderr.
@@ -62,6 +76,10 @@ class VMConfig:
     :ivar stdout: where the guest's stdout goes (default: our stdout)
     :ivar stderr: where the guest's stderr goes, kernel console lines
         filtered out (default: our stderr)
+    :ivar qemu_opts: extra QEMU arguments, appended after the runner's own
+    :ivar deterministic: one vCPU under TCG with
+        :data:`DETERMINISTIC_QEMU_OPTS` (``cpus`` and ``accel`` are then
+        overridden)
     """
 
     kernel: Kernel
@@ -82,6 +100,8 @@ class VMConfig:
     cwd: Path | None = None
     stdout: IO[bytes] | None = None
     stderr: IO[bytes] | None = None
+    qemu_opts: list[str] = dataclasses.field(default_factory=list)
+    deterministic: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,16 +211,18 @@ def vng_argv(
     # failed try only delays the boot before vng falls back to 9p anyway.
     # Kernel.image is what vng --run takes: the image file, or the build tree.
     argv = [vng, "--run", str(cfg.kernel.image), "--verbose", "--force-9p"]
-    if cfg.accel == "tcg":
+    if cfg.accel == "tcg" or cfg.deterministic:
         argv.append("--disable-kvm")
-    argv += ["--memory", cfg.memory, "--cpus", str(cfg.cpus)]
+    cpus = 1 if cfg.deterministic else cfg.cpus
+    argv += ["--memory", cfg.memory, "--cpus", str(cpus)]
     argv += ["--rwdir", str(results_dir)]
-    if images:
-        # vng hands this string to a shell, split on blanks: our own
-        # temporary paths must not contain any.
-        opts = disk_opts(images)
-        if any(re.search(r"[\s'\"\\$`]", o) for o in opts):
-            raise ValueError(f"disk paths must not contain blanks or quotes: {images}")
+    # vng hands this string to a shell, split on blanks: our own temporary
+    # paths and the caller's options must not contain blanks or quotes.
+    opts = list(DETERMINISTIC_QEMU_OPTS) if cfg.deterministic else []
+    opts += [*cfg.qemu_opts, *disk_opts(images)]
+    if any(re.search(r"[\s'\"\\$`]", o) for o in opts):
+        raise ValueError(f"QEMU options must not contain blanks or quotes: {opts}")
+    if opts:
         argv.append("--qemu-opts=" + " ".join(opts))
     return argv + ["--", *guest_argv(cfg, results_dir)]
 
