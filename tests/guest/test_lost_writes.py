@@ -34,8 +34,13 @@ def test_inflight_race_legacy_loses_writes(
     r = scenarios.inflight_race(ctl, disks[:2], "legacy", seed=seed)
     print(r)
     assert r["moves"] == 1
-    # one write per writer was in flight at PE_LOCK and landed on the old PE
-    assert r["lost"] == r["writers"], r["verify"]
+    # One write per writer was in flight at PE_LOCK and landed on the old PE.
+    # The verifier calls it LOST when its acknowledgement falls inside the
+    # move's recorded window and STALE when it came just before the window
+    # opened (the window starts after PE_LOCK returns): seen on 6.1, 3 lost
+    # and 1 stale of 4.  Either way every writer lost its in-flight write.
+    assert r["lost"] >= 1, r["verify"]
+    assert r["lost"] + r["stale"] >= r["writers"], r["verify"]
     assert r["bios_not_waited"] >= r["writers"]
     # No corruption.  Stale blocks are allowed: if udev's blkid read the new
     # dm-delay device before the writers started, the buffered copy also
