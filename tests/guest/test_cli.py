@@ -47,7 +47,13 @@ def pemove_json(*args: str) -> Any:
 def lv(ctl: Control, disks: list[str]) -> str:
     # pemove create returns once udev is done with the node (--wait).
     res = pemove(
-        "create", "cli", "--no-metadata", "--extent-size", "1M", "--pv", f"{disks[0]}:0:3"
+        "create",
+        "cli",
+        "--no-metadata",
+        "--extent-size",
+        "1M",
+        "--pv",
+        f"{disks[0]}:0:3",
     )
     assert res.returncode == 0, res.stderr
     return "cli"
