@@ -46,7 +46,10 @@ N_LE = 4
 PV_SECTORS = 16 * ES
 PV_OFF = [2048 + i * PV_SECTORS for i in range(3)]
 L_LEN = PV_OFF[-1] + PV_SECTORS
-POINTS = 220  # replayed points spread over the run, plus every point inside a move
+POINTS = (
+    210  # replayed points: up to INSIDE inside the moves, the rest spread over the run
+)
+INSIDE = 90
 LV = "rp"
 
 pytestmark = pytest.mark.disks(3)
@@ -194,7 +197,7 @@ def _replay(ctl: Control, disks: list[str], make_dm: Any, rec: Recording) -> Rep
     )
     points = [p for p in log.points() if p > ready]
     inside = [p for p in points for a, b in rec.windows if marks[a] < p < marks[b]]
-    chosen = spread(points, POINTS, inside)
+    chosen = spread(points, POINTS, inside, INSIDE)
     zero(disks[2], L_LEN * 512)
     pvs = [
         make_dm(f"ypv{i}", dm.linear_table(disks[2], PV_SECTORS, PV_OFF[i])).node

@@ -118,12 +118,21 @@ def acked_before(ledger: Ledger, cutoff_ns: int) -> int:
     )
 
 
-def spread(points: list[int], want: int, must: Iterable[int] = ()) -> list[int]:
-    """``want`` of ``points`` spread evenly over them, plus every one of ``must``."""
-    chosen = set(must) & set(points)
+def _even(points: list[int], want: int) -> set[int]:
     if len(points) <= want:
-        return sorted(points)
+        return set(points)
     step = len(points) / want
-    chosen |= {points[int(i * step)] for i in range(want)}
-    chosen.add(points[-1])
+    return {points[int(i * step)] for i in range(want)} | {points[-1]}
+
+
+def spread(
+    points: list[int], total: int, inside: Iterable[int], inside_max: int
+) -> list[int]:
+    """At least ``total`` of ``points``: up to ``inside_max`` of ``inside`` (the moves'
+    windows), the rest spread evenly over the whole run."""
+    chosen = _even(sorted(set(inside) & set(points)), inside_max)
+    want = total - len(chosen)
+    while len(chosen) < min(total, len(points)):
+        chosen |= _even(points, want)
+        want += total - len(chosen)
     return sorted(chosen)
