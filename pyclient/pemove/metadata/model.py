@@ -6,7 +6,7 @@ never by ``major:minor``, which changes from boot to boot.
 
 from __future__ import annotations
 
-import uuid
+from uuid import UUID
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -47,15 +47,15 @@ class LVRecord:
     """
 
     name: str
-    uuid: uuid.UUID
+    uuid: UUID
     generation: int
     extent_sectors: int
-    pvs: tuple[uuid.UUID, ...]
+    pvs: tuple[UUID, ...]
     map: tuple[PE, ...]
     moves: tuple[PendingMove, ...] = ()
     notrack: bool = False
 
-    def pe_of(self, le: int) -> tuple[uuid.UUID, int]:
+    def pe_of(self, le: int) -> tuple[UUID, int]:
         """The PV UUID and sector of LE ``le``."""
         pe = self.map[le]
         return self.pvs[pe.pv], pe.sector
@@ -64,7 +64,7 @@ class LVRecord:
         """The pending move of LE ``le``, if any."""
         return next((m for m in self.moves if m.le == le), None)
 
-    def pv_index(self, pv: uuid.UUID) -> tuple[LVRecord, int]:
+    def pv_index(self, pv: UUID) -> tuple[LVRecord, int]:
         """The index of PV ``pv`` in ``pvs``, adding it at the end if it is new."""
         if pv in self.pvs:
             return self, self.pvs.index(pv)
