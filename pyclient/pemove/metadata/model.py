@@ -6,9 +6,9 @@ never by ``major:minor``, which changes from boot to boot.
 
 from __future__ import annotations
 
-from uuid import UUID
 from dataclasses import dataclass, replace
 from typing import Literal
+from uuid import UUID
 
 __all__ = ["PE", "LVRecord", "MoveState", "PendingMove"]
 
