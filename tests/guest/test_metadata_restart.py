@@ -87,7 +87,7 @@ def test_pvmove_restart(
         ctl.pe_move_end("rs", 1, "abort")  # a reboot forgets the kernel's mirror too
     lvs.remove_when_released(ctl, "rs")
     subprocess.run(
-        ["dmsetup", "remove", "--force", "pemove-t-rsrc", "pemove-t-rdst"], check=True
+        ["dmsetup", "remove", "--force", "--noudevsync", "pemove-t-rsrc", "pemove-t-rdst"], check=True
     )
     src = make_dm("rsrc", src_t).node
     dst = make_dm("rdst", dst_t).node
