@@ -42,6 +42,7 @@ __all__ = [
     "allocate",
     "data_area",
     "labelled_reserve",
+    "recorded_in_use",
     "destinations",
     "device_sectors",
     "extents_in_use",
@@ -106,6 +107,32 @@ def labelled_reserve(major: int, minor: int) -> int:
     except OSError:
         return 0
     return RESERVED_SECTORS if pv.labelled else 0
+
+
+def recorded_in_use(major: int, minor: int) -> list[tuple[int, int]]:
+    """``(start, length)`` of every PE the device's metadata gives to an LV.
+
+    Inactive LVs and the reserved ends of unfinished moves are in the
+    metadata only; the kernel knows nothing of them.
+    """
+    from pemove import discovery
+    from pemove.metadata import device
+
+    try:
+        pv = device.read_pv(discovery.device_node(major, minor))
+    except OSError:
+        return []
+    if pv.label is None:
+        return []
+    used = []
+    for rec in pv.lvs:
+        pes = [*rec.map, *(m.other for m in rec.moves)]
+        used += [
+            (pe.sector, rec.extent_sectors)
+            for pe in pes
+            if rec.pvs[pe.pv] == pv.label.pv_uuid
+        ]
+    return used
 
 
 def data_area(
@@ -245,5 +272,6 @@ def destinations(
         used = [
             (e.sector, n) for e, n in extents_in_use(ctl, [(base.major, base.minor)])
         ]
+        used += recorded_in_use(base.major, base.minor)
         starts = free_slots(used, area, extent_sectors, count)
     return [Extent(base.major, base.minor, s) for s in starts]

@@ -70,6 +70,19 @@ def _create_store(
     return store.create(args.name, extent_sectors, extents, notrack=args.no_track)
 
 
+def _refuse_recorded(extents: list[Any], extent_sectors: int) -> None:
+    """Refuse extents over a PE that an LV's metadata claims (an inactive LV, a move's end)."""
+    for ext in extents:
+        for start, length in placement.recorded_in_use(ext.major, ext.minor):
+            if ext.sector < start + length and start < ext.sector + extent_sectors:
+                raise errors.InvalidArgument(
+                    errno.EINVAL,
+                    "create",
+                    f"{ext} overlaps a PE that pemove metadata on that device gives to "
+                    "an LV (see 'pemove scan'); choose another FIRST_SECTOR",
+                )
+
+
 @_reports_errors
 def _cmd_create(args: argparse.Namespace) -> int:
     if args.extent_size % 512:
@@ -81,6 +94,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
     extent_sectors = args.extent_size // 512
     reserved = 0 if args.no_metadata else RESERVED_SECTORS
     extents = placement.allocate(args.pv, extent_sectors, reserved)
+    _refuse_recorded(extents, extent_sectors)
     with Control() as ctl:
         ctl.version()
         if any(i.name == args.name for i in ctl.lv_list()):
