@@ -67,7 +67,7 @@ def test_pvmove_restart(
 
         wait_until(
             lambda: reached() or child.poll() is not None,
-            120,
+            600,
             f"the move to reach {kill_at}",
             interval=0.005,
         )
@@ -87,7 +87,15 @@ def test_pvmove_restart(
         ctl.pe_move_end("rs", 1, "abort")  # a reboot forgets the kernel's mirror too
     lvs.remove_when_released(ctl, "rs")
     subprocess.run(
-        ["dmsetup", "remove", "--force", "--noudevsync", "pemove-t-rsrc", "pemove-t-rdst"], check=True
+        [
+            "dmsetup",
+            "remove",
+            "--force",
+            "--noudevsync",
+            "pemove-t-rsrc",
+            "pemove-t-rdst",
+        ],
+        check=True,
     )
     src = make_dm("rsrc", src_t).node
     dst = make_dm("rdst", dst_t).node

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 from kit.faults import Load
 from kit.figures import Figures
-from kit.meta import PEMOVE, pemove_json
+from kit.meta import pemove_json
 from kit.replay import Checkpoints, ack_cut, acked_before, dm_mark, spread, zero
 from pemove import lvs
 from pemove.control import Control, Extent
@@ -67,16 +68,51 @@ def _slot(pv: int, n: int) -> int:
     return RESERVED_SECTORS + n * ES
 
 
-def _killed_mover(
-    ctl: Control, pvs: list[str], le: int, dest: Extent, when: str
-) -> str:
-    """Run ``pemove move`` in a child; SIGKILL it mid-copy or once the mirror is detached."""
-    node = next(p for p in pvs if Extent.from_path(p).devno == dest.devno)
+# A mover in a child process, started (and its imports done) before it is
+# needed: it reads one request, moves, and is SIGKILLed at the chosen moment.
+MOVER = """
+import json, sys
+from pemove.control import Control, Extent
+from pemove.metadata.store import Store
+from pemove.recorded import move_recorded
+print("ready", flush=True)
+req = json.loads(sys.stdin.readline())
+ctl = Control()
+store = Store.load(req["lv"], req["pvs"])
+move_recorded(ctl, store, req["le"], Extent(*req["dest"]), chunk_sectors=8)
+print("done", flush=True)
+"""
+
+
+def _start_mover() -> subprocess.Popen[str]:
     child = subprocess.Popen(
-        [PEMOVE, "move", LV, str(le), "--to", f"{node}:{dest.sector}", "--chunk", "4K"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-c", MOVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
+def _killed_mover(
+    ctl: Control,
+    child: subprocess.Popen[str],
+    pvs: list[str],
+    le: int,
+    dest: Extent,
+    when: str,
+) -> str:
+    """Hand the move to ``child``; SIGKILL it mid-copy or once its mirror is detached."""
+    assert child.stdin is not None
+    req = {
+        "lv": LV,
+        "pvs": pvs,
+        "le": le,
+        "dest": [dest.major, dest.minor, dest.sector],
+    }
+    child.stdin.write(json.dumps(req) + "\n")
+    child.stdin.flush()
 
     def ready() -> bool:
         st = ctl.move_status(LV, le)
@@ -87,7 +123,7 @@ def _killed_mover(
     try:
         wait_until(
             lambda: ready() or child.poll() is not None,
-            60,
+            300,
             f"the mover to reach {when}",
             interval=0.002,
         )
@@ -95,11 +131,9 @@ def _killed_mover(
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
         child.wait()
-    return (
-        f"killed at {when}"
-        if child.returncode == -signal.SIGKILL
-        else f"finished first ({child.returncode})"
-    )
+    if child.returncode == -signal.SIGKILL:
+        return f"killed at {when}"
+    return f"finished first ({child.returncode})"
 
 
 def _record(
@@ -121,6 +155,7 @@ def _record(
     meta = store.create(LV, ES, extents)
     _info, node = lvs.create(ctl, LV, ES, extents, pv_reserved_sectors=RESERVED_SECTORS)
     load = Load(node, LV, BLOCKS, list(range(N_LE)), N_LE, figures=figures, writers=2)
+    movers = [_start_mover() for _ in range(2)] if fixed else []
     marks = Checkpoints("pemove-t-rlog", pvs[0])
     rec = Recording(load.ledger, marks.times)
     marks.once()  # c0: the first pass and the LV's metadata are durable
@@ -152,7 +187,7 @@ def _record(
                 move_then_record(ctl, meta, le, dest, window_s=0.3)
             else:
                 rec.interrupted.append(
-                    _killed_mover(ctl, pvs, le, dest, how.split("-")[1])
+                    _killed_mover(ctl, movers.pop(0), pvs, le, dest, how.split("-")[1])
                 )
                 meta = store.Store.load(LV, pvs)
                 rec.interrupted[-1] += "; " + "; ".join(resume(ctl, meta))
@@ -225,6 +260,11 @@ def _replay(ctl: Control, disks: list[str], make_dm: Any, rec: Recording) -> Rep
             if report.lost + report.stale:
                 out.lost_points += 1
                 out.first_loss = out.first_loss or f"entry {p}: {report.summary()}"
+            if out.points % 25 == 0:
+                print(
+                    f"replay: {out.points}/{len(chosen)} points, {out.lost} lost",
+                    flush=True,
+                )
     # `pemove activate` itself, on the last point
     act_json = pemove_json("activate", LV, *[a for p in pvs for a in ("--device", p)])
     assert act_json["activated"][0]["name"] == LV
