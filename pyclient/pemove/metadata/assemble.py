@@ -68,7 +68,8 @@ class Assembly:
 
 
 def _candidates() -> list[str]:
-    return [c.node for c in discovery.pv_candidates(include_read_only=True)]
+    # Read-only disks (CD-ROMs) are left out: probing an empty drive can take seconds.
+    return [c.node for c in discovery.pv_candidates()]
 
 
 def scan(devices: Sequence[str] | None = None) -> Scan:
