@@ -18,7 +18,7 @@ PEMOVE = str(Path(sys.executable).parent / "pemove")
 __all__ = ["PEMOVE", "first_mib_hashes", "pemove", "pemove_json", "poke"]
 
 
-def pemove(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def pemove(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run the ``pemove`` command; never raises on its exit code."""
     if not Path(PEMOVE).exists():
         pytest.fail(f"{PEMOVE} not found: pip install -e . into the test's Python")
