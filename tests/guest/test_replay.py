@@ -187,7 +187,7 @@ def _record(
             if how == "move" and fixed:
                 move_recorded(ctl, meta, le, dest)
             elif how == "move":
-                move_then_record(ctl, meta, le, dest, window_s=0.3)
+                move_then_record(ctl, meta, le, dest, window_s=1.5)
             else:
                 rec.interrupted.append(
                     _killed_mover(ctl, movers.pop(0), pvs, le, dest, how.split("-")[1])
