@@ -157,22 +157,43 @@ def run(
 ) -> Evacuation:
     """Move every step, in order; stop at the first failure (the map of that LE is unchanged).
 
+    An LV with on-disk metadata moves with the crash-safe
+    :func:`pemove.recorded.move_recorded` (live, two-phase), whatever
+    ``method`` and ``mode`` say.
+
     :param progress: ``progress(done, total)`` in bytes of the LE being moved
     :param moved: called after each LE moved
     """
+    from pemove.metadata.store import Store
+    from pemove.recorded import move_recorded
+
     result = Evacuation(source, list(steps))
+    stores: dict[str, Store | None] = {}
     for step in steps:
         try:
-            done = move_extent(
-                ctl,
-                step.lv,
-                step.le,
-                step.dest,
-                method,
-                progress,
-                mode=mode,
-                chunk_sectors=chunk_sectors,
-            )
+            if step.lv not in stores:
+                stores[step.lv] = Store.find(step.lv)
+            store = stores[step.lv]
+            if store is not None:
+                done = move_recorded(
+                    ctl,
+                    store,
+                    step.le,
+                    step.dest,
+                    chunk_sectors=chunk_sectors,
+                    progress=progress,
+                )
+            else:
+                done = move_extent(
+                    ctl,
+                    step.lv,
+                    step.le,
+                    step.dest,
+                    method,
+                    progress,
+                    mode=mode,
+                    chunk_sectors=chunk_sectors,
+                )
         except OSError as exc:
             result.failed = step
             result.error = exc

@@ -33,10 +33,15 @@ def create(
     *,
     notrack: bool = False,
     timeout: float | None = NODE_TIMEOUT,
+    pv_reserved_sectors: int = 0,
 ) -> tuple[LVInfo, str]:
     """Create an LV and return it with its device node, once that is ready.
 
     The device watch starts before LV_CREATE, so the event cannot be missed.
+
+    :param pv_reserved_sectors: the metadata area at the start of every PV,
+        which the module then refuses as an extent or a move destination
+        (0: none, the default; raw PVs)
 
     :param timeout: seconds to wait for the node; None: do not wait, and
         return the conventional ``/dev/<disk_name>``
@@ -44,11 +49,21 @@ def create(
     :raises errors.UdevUnavailable: neither udevd nor devtmpfs makes nodes
     :raises PemoveError: as :meth:`Control.lv_create`
     """
+
+    def lv_create() -> LVInfo:
+        return ctl.lv_create(
+            name,
+            extent_sectors,
+            list(extents),
+            notrack=notrack,
+            pv_reserved_sectors=pv_reserved_sectors,
+        )
+
     if timeout is None:
-        info = ctl.lv_create(name, extent_sectors, list(extents), notrack=notrack)
+        info = lv_create()
         return info, info.node
     with discovery.watch_for_disk() as watch:
-        info = ctl.lv_create(name, extent_sectors, list(extents), notrack=notrack)
+        info = lv_create()
         return info, watch.wait(info.disk_name, timeout=timeout)
 
 

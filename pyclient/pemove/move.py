@@ -23,6 +23,10 @@ The method says *who* copies the extent.  A second, separate question is the
 It is its own argument of :func:`move_extent` and its own ``mode`` field of
 :class:`MoveResult` (and of ``pemove move --json``), never folded into
 ``method``.  The legacy move has no mode (None).
+
+An LV with on-disk metadata (:mod:`pemove.metadata`) moves with
+:func:`pemove.recorded.move_recorded` instead, which wraps the live
+two-phase PE_MOVE in metadata updates so that no crash loses a write.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ def _locked_move(
     mode: Mode,
     chunk_sectors: int,
     progress: ProgressCallback | None,
+    sync_only: bool = False,
 ) -> MoveStats:
     """PE_MOVE, with ``progress`` fed from MOVE_STATUS while it copies.
 
@@ -105,7 +110,9 @@ def _locked_move(
     (the kernel takes ioctls on one file concurrently) until it returns.
     """
     if progress is None:
-        return ctl.pe_move(lv, le, dest, mode=mode, chunk_sectors=chunk_sectors)
+        return ctl.pe_move(
+            lv, le, dest, mode=mode, chunk_sectors=chunk_sectors, sync_only=sync_only
+        )
     done = threading.Event()
 
     def poll() -> None:
@@ -122,7 +129,9 @@ def _locked_move(
     )
     watcher.start()
     try:
-        stats = ctl.pe_move(lv, le, dest, mode=mode, chunk_sectors=chunk_sectors)
+        stats = ctl.pe_move(
+            lv, le, dest, mode=mode, chunk_sectors=chunk_sectors, sync_only=sync_only
+        )
     finally:
         done.set()
         watcher.join()

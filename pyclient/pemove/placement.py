@@ -8,9 +8,10 @@ Requests (their text syntax is :mod:`pemove.cli.args`):
 Facts about devices and LVs:
 
 - :func:`device_sectors`: a block device's size, from sysfs;
-- :func:`data_area`: the sectors of a device where extents may go.  Today
-  that is the whole device; a range reserved on every PV (such as a metadata
-  area at its start) is carved out here, and every placement below follows;
+- :func:`data_area`: the sectors of a device where extents may go: all of
+  it, less the metadata area at its start (:data:`pemove.metadata.RESERVED_SECTORS`)
+  when the device carries a pemove label or the caller reserves it for new
+  metadata; every placement below follows;
 - :func:`extents_in_use`: every PE that any LV maps.
 
 Decisions:
@@ -40,6 +41,8 @@ __all__ = [
     "ToSpec",
     "allocate",
     "data_area",
+    "labelled_reserve",
+    "recorded_in_use",
     "destinations",
     "device_sectors",
     "extents_in_use",
@@ -52,10 +55,13 @@ SYS_DEV_BLOCK = Path("/sys/dev/block")
 
 @dataclass(frozen=True)
 class PVSpec:
-    """``COUNT`` consecutive extents on ``dev`` from ``first_sector``; all that fit if None."""
+    """``COUNT`` consecutive extents on ``dev`` from ``first_sector``; all that fit if None.
+
+    ``first_sector`` None: from the start of the device's data area.
+    """
 
     dev: str
-    first_sector: int = 0
+    first_sector: int | None = None
     count: int | None = None
 
 
@@ -88,14 +94,69 @@ def device_sectors(major: int, minor: int, sys_dev: Path = SYS_DEV_BLOCK) -> int
         ) from None
 
 
-def data_area(major: int, minor: int, sys_dev: Path = SYS_DEV_BLOCK) -> Area:
-    """Where extents may go on block device ``major:minor``: today, all of it."""
-    return Area(0, device_sectors(major, minor, sys_dev))
+def labelled_reserve(major: int, minor: int) -> int:
+    """The sectors a pemove label reserves at the start of ``major:minor`` (0: no label).
+
+    A damaged label reserves them too: the area is not data either way.
+    """
+    from pemove import discovery
+    from pemove.metadata import RESERVED_SECTORS, device
+
+    try:
+        pv = device.read_pv(discovery.device_node(major, minor))
+    except OSError:
+        return 0
+    return RESERVED_SECTORS if pv.labelled else 0
 
 
-def allocate(specs: Sequence[PVSpec], extent_sectors: int) -> list[Extent]:
+def recorded_in_use(major: int, minor: int) -> list[tuple[int, int]]:
+    """``(start, length)`` of every PE the device's metadata gives to an LV.
+
+    Inactive LVs and the reserved ends of unfinished moves are in the
+    metadata only; the kernel knows nothing of them.
+    """
+    from pemove import discovery
+    from pemove.metadata import device
+
+    try:
+        pv = device.read_pv(discovery.device_node(major, minor))
+    except OSError:
+        return []
+    if pv.label is None:
+        return []
+    used = []
+    for rec in pv.lvs:
+        pes = [*rec.map, *(m.other for m in rec.moves)]
+        used += [
+            (pe.sector, rec.extent_sectors)
+            for pe in pes
+            if rec.pvs[pe.pv] == pv.label.pv_uuid
+        ]
+    return used
+
+
+def data_area(
+    major: int, minor: int, sys_dev: Path = SYS_DEV_BLOCK, reserved: int | None = None
+) -> Area:
+    """Where extents may go on block device ``major:minor``.
+
+    :param reserved: sectors kept free at the start; None: those of the
+        device's pemove label, if it has one (only when ``sys_dev`` is the
+        real sysfs)
+    """
+    size = device_sectors(major, minor, sys_dev)
+    if reserved is None:
+        reserved = labelled_reserve(major, minor) if sys_dev == SYS_DEV_BLOCK else 0
+    return Area(min(reserved, size), size)
+
+
+def allocate(
+    specs: Sequence[PVSpec], extent_sectors: int, reserved: int | None = None
+) -> list[Extent]:
     """The extents of a new LV, LE 0 first, in the order of ``specs``.
 
+    :param reserved: as :func:`data_area`: the metadata area a new LV with
+        metadata keeps free on every PV (0: raw PVs, extents from sector 0)
     :raises errors.InvalidArgument: a spec starts before the device's data
         area, or leaves no room for an extent
     :raises errors.DeviceNotFound: a DEV is not a block device
@@ -104,24 +165,29 @@ def allocate(specs: Sequence[PVSpec], extent_sectors: int) -> list[Extent]:
     for spec in specs:
         base = Extent.from_path(spec.dev)
         area = data_area(base.major, base.minor)
-        if spec.first_sector < area.start:
+        if reserved:
+            area = Area(max(area.start, min(reserved, area.end)), area.end)
+        first = area.start if spec.first_sector is None else spec.first_sector
+        spec = PVSpec(spec.dev, first, spec.count)
+        if first < area.start:
             raise errors.InvalidArgument(
                 errno.EINVAL,
                 "create",
-                f"{spec.dev}: sectors below {area.start} are reserved; "
-                f"start the extents at {area.start} or later",
+                f"{spec.dev}: sectors below {area.start} are reserved for pemove "
+                f"metadata; start the extents at {area.start} or later (or, on a "
+                "device without a pemove label, use --no-metadata)",
             )
         count = spec.count
         if count is None:
-            count = (area.end - spec.first_sector) // extent_sectors
+            count = (area.end - first) // extent_sectors
             if count <= 0:
                 raise errors.InvalidArgument(
                     errno.EINVAL,
                     "create",
-                    f"{spec.dev} has no room for an extent after sector {spec.first_sector}",
+                    f"{spec.dev} has no room for an extent after sector {first}",
                 )
         extents += [
-            Extent(base.major, base.minor, spec.first_sector + i * extent_sectors)
+            Extent(base.major, base.minor, first + i * extent_sectors)
             for i in range(count)
         ]
     return extents
@@ -180,20 +246,32 @@ def extents_in_use(
 
 
 def destinations(
-    ctl: Control, to: ToSpec, count: int, extent_sectors: int
+    ctl: Control, to: ToSpec, count: int, extent_sectors: int, reserved: int = 0
 ) -> list[Extent]:
     """Where ``count`` moved LEs go: from ``to.sector`` on, or in free places of ``to.dev``.
+
+    :param reserved: sectors kept free at the start of ``to.dev`` even if it
+        has no label yet (an LV with metadata will label it)
 
     :raises errors.InvalidArgument: the free places are too few
     :raises errors.DeviceNotFound: ``to.dev`` is not a block device
     """
     base = Extent.from_path(to.dev)
+    area = data_area(base.major, base.minor)
+    area = Area(max(area.start, min(reserved, area.end)), area.end)
     if to.sector is not None:
+        if to.sector < area.start:
+            raise errors.InvalidArgument(
+                errno.EINVAL,
+                "move",
+                f"{to.dev}: sectors below {area.start} are reserved for pemove "
+                f"metadata; move to sector {area.start} or later",
+            )
         starts = [to.sector + i * extent_sectors for i in range(count)]
     else:
         used = [
             (e.sector, n) for e, n in extents_in_use(ctl, [(base.major, base.minor)])
         ]
-        area = data_area(base.major, base.minor)
+        used += recorded_in_use(base.major, base.minor)
         starts = free_slots(used, area, extent_sectors, count)
     return [Extent(base.major, base.minor, s) for s in starts]

@@ -46,7 +46,15 @@ def pemove_json(*args: str) -> Any:
 @pytest.fixture
 def lv(ctl: Control, disks: list[str]) -> str:
     # pemove create returns once udev is done with the node (--wait).
-    res = pemove("create", "cli", "--extent-size", "1M", "--pv", f"{disks[0]}:0:3")
+    res = pemove(
+        "create",
+        "cli",
+        "--no-metadata",
+        "--extent-size",
+        "1M",
+        "--pv",
+        f"{disks[0]}:0:3",
+    )
     assert res.returncode == 0, res.stderr
     return "cli"
 

@@ -47,7 +47,7 @@ def test_create_arguments() -> None:
     )
     assert args.name == "lv0"
     assert args.extent_size == 4 << 20
-    assert args.pv == [PVSpec("/dev/vdb", 0, 64), PVSpec("/dev/vdc", 0, None)]
+    assert args.pv == [PVSpec("/dev/vdb", 0, 64), PVSpec("/dev/vdc", None, None)]
     assert args.no_track
     assert not args.json
     assert args.func.__name__ == "_cmd_create"
@@ -63,7 +63,7 @@ def test_create_needs_a_pv(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("text", "spec"),
     [
-        ("/dev/vdb", PVSpec("/dev/vdb", 0, None)),
+        ("/dev/vdb", PVSpec("/dev/vdb", None, None)),
         ("/dev/vdb:2048", PVSpec("/dev/vdb", 2048, None)),
         ("/dev/vdb:2048:16", PVSpec("/dev/vdb", 2048, 16)),
         ("/dev/mapper/pemove-t0:8", PVSpec("/dev/mapper/pemove-t0", 8, None)),
@@ -76,7 +76,7 @@ def test_pv_spec(text: str, spec: PVSpec) -> None:
 def test_pv_spec_keeps_an_existing_path_with_colons(tmp_path: Path) -> None:
     odd = tmp_path / "pci-0000:00:05.0"
     odd.touch()
-    assert cli_args.parse_pv_spec(str(odd)) == PVSpec(str(odd), 0, None)
+    assert cli_args.parse_pv_spec(str(odd)) == PVSpec(str(odd), None, None)
     assert cli_args.parse_pv_spec(f"{odd}:8:2") == PVSpec(str(odd), 8, 2)
 
 

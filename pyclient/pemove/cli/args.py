@@ -2,7 +2,7 @@
 
 ``--pv DEV[:FIRST_SECTOR[:COUNT]]`` (create)
     COUNT consecutive extents on block device DEV, the first at
-    FIRST_SECTOR (default 0).  Without COUNT, as many as fit before the end
+    FIRST_SECTOR (default: the start of DEV's data area, after the metadata).  Without COUNT, as many as fit before the end
     of DEV.  ``--pv`` may be repeated; LEs are numbered in the order given.
     A DEV whose path contains ``:`` is recognised when it exists as written.
 
@@ -55,7 +55,7 @@ def _split_dev(text: str, max_numbers: int, what: str) -> tuple[str, list[int]]:
 def parse_pv_spec(text: str) -> PVSpec:
     """Parse ``DEV[:FIRST_SECTOR[:COUNT]]``."""
     dev, numbers = _split_dev(text, 2, "DEV[:FIRST_SECTOR[:COUNT]]")
-    first = numbers[0] if numbers else 0
+    first = numbers[0] if numbers else None
     count = numbers[1] if len(numbers) > 1 else None
     if count == 0:
         raise argparse.ArgumentTypeError(f"{text!r}: COUNT must be at least 1")

@@ -11,6 +11,7 @@ from :func:`pemove.exitcodes.for_error`.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import sys
 import warnings
@@ -23,6 +24,7 @@ from pemove.cli.args import parse_le_spec, parse_pv_spec, parse_to_spec
 from pemove.cli.forensics import failed_line, failed_move
 from pemove.cli.progress import Progress
 from pemove.control import Control
+from pemove.metadata import RESERVED_SECTORS
 from pemove.move import (
     DEFAULT_MODE,
     METHODS,
@@ -33,6 +35,9 @@ from pemove.move import (
 from pemove.units import parse_size
 
 __all__ = ["register"]
+
+# "LES was not given" (None means "all").
+_NO_LES: list[int] = [-1]
 
 
 def _reports_errors(
@@ -54,6 +59,30 @@ def _reports_errors(
 # -- create, remove, list, status --------------------------------------------
 
 
+def _create_store(
+    args: argparse.Namespace, extent_sectors: int, extents: list[Any]
+) -> Any:
+    """Write the new LV's metadata (None with --no-metadata)."""
+    if args.no_metadata:
+        return None
+    from pemove.metadata import store
+
+    return store.create(args.name, extent_sectors, extents, notrack=args.no_track)
+
+
+def _refuse_recorded(extents: list[Any], extent_sectors: int) -> None:
+    """Refuse extents over a PE that an LV's metadata claims (an inactive LV, a move's end)."""
+    for ext in extents:
+        for start, length in placement.recorded_in_use(ext.major, ext.minor):
+            if ext.sector < start + length and start < ext.sector + extent_sectors:
+                raise errors.InvalidArgument(
+                    errno.EINVAL,
+                    "create",
+                    f"{ext} overlaps a PE that pemove metadata on that device gives to "
+                    "an LV (see 'pemove scan'); choose another FIRST_SECTOR",
+                )
+
+
 @_reports_errors
 def _cmd_create(args: argparse.Namespace) -> int:
     if args.extent_size % 512:
@@ -63,8 +92,16 @@ def _cmd_create(args: argparse.Namespace) -> int:
         )
         return exitcodes.USAGE
     extent_sectors = args.extent_size // 512
-    extents = placement.allocate(args.pv, extent_sectors)
+    reserved = 0 if args.no_metadata else RESERVED_SECTORS
+    extents = placement.allocate(args.pv, extent_sectors, reserved)
+    _refuse_recorded(extents, extent_sectors)
     with Control() as ctl:
+        ctl.version()
+        if any(i.name == args.name for i in ctl.lv_list()):
+            raise errors.LVExists(
+                errno.EEXIST, "create", "choose another name", lv=args.name
+            )
+        meta = _create_store(args, extent_sectors, extents)
         try:
             info, node = lvs.create(
                 ctl,
@@ -73,15 +110,23 @@ def _cmd_create(args: argparse.Namespace) -> int:
                 extents,
                 notrack=args.no_track,
                 timeout=args.wait if args.wait > 0 else None,
+                pv_reserved_sectors=reserved if ctl.version().pv_reserve else 0,
             )
         except errors.NodeTimeout as exc:
             exc.hint += (
                 f". The LV {args.name} exists; 'pemove remove {args.name}' removes it"
             )
             raise
+        except BaseException:
+            if meta is not None:
+                from pemove.metadata.store import destroy
+
+                destroy(meta)
+            raise
     if args.json:
         data = output.info_dict(info)
         data["node"] = node if args.wait > 0 else None
+        data["metadata"] = meta is not None
         output.print_json(data)
     else:
         print(output.info_line(info, node))
@@ -90,10 +135,21 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 @_reports_errors
 def _cmd_remove(args: argparse.Namespace) -> int:
+    from pemove.metadata.store import Store, destroy
+
+    meta = Store.find(args.name)
     with Control() as ctl:
-        ctl.lv_remove(args.name)
+        try:
+            ctl.lv_remove(args.name)
+        except errors.LVNotFound:
+            if meta is None:
+                raise
+    if meta is not None:
+        destroy(meta)
     if args.json:
-        output.print_json({"removed": args.name})
+        output.print_json(
+            {"removed": args.name, "metadata_destroyed": meta is not None}
+        )
     return exitcodes.OK
 
 
@@ -128,12 +184,68 @@ def _show_warning(
     print(f"pemove: warning: {message}", file=sys.stderr)
 
 
+def _resume(args: argparse.Namespace) -> int:
+    from pemove.metadata.store import Store
+    from pemove.recorded import resume
+
+    store = Store.load(args.name)
+    with Control() as ctl:
+        done = resume(ctl, store, chunk_sectors=args.chunk // 512)
+    if args.json:
+        output.print_json({"lv": args.name, "resumed": done})
+    else:
+        for line in done or [f"{args.name}: no interrupted move"]:
+            print(line)
+    return exitcodes.OK
+
+
+def _mover(args: argparse.Namespace, method: str) -> Any:
+    """The function that moves one LE: the crash-safe one for an LV with metadata."""
+    from pemove.metadata.store import Store
+
+    store = Store.find(args.name)
+    if store is None:
+        return lambda ctl, le, dest, progress: move_extent(
+            ctl,
+            args.name,
+            le,
+            dest,
+            method,  # type: ignore[arg-type]
+            progress=progress,
+            mode=args.mode,
+            chunk_sectors=args.chunk // 512,
+        )
+    if method == "legacy" or args.mode != "live":
+        raise errors.InvalidArgument(
+            errno.EINVAL,
+            "move",
+            "an LV with metadata moves only with the live locked move (two-phase, "
+            "crash-safe); drop --legacy/--method legacy/--mode whole",
+            lv=args.name,
+        )
+    from pemove.recorded import move_recorded
+
+    def recorded(ctl: Control, le: int, dest: Any, progress: Any) -> Any:
+        return move_recorded(
+            ctl, store, le, dest, chunk_sectors=args.chunk // 512, progress=progress
+        )
+
+    recorded.recorded = True  # type: ignore[attr-defined]
+    return recorded
+
+
 @_reports_errors
 def _cmd_move(args: argparse.Namespace) -> int:
     method = "legacy" if args.legacy else args.method
     if args.chunk % 512:
         print("pemove move: --chunk must be a multiple of 512 bytes", file=sys.stderr)
         return exitcodes.USAGE
+    if args.resume:
+        return _resume(args)
+    if args.to is None or args.les is _NO_LES:
+        print("pemove move: LES and --to are required (or --resume)", file=sys.stderr)
+        return exitcodes.USAGE
+    mover = _mover(args, method)
     with Control() as ctl:
         status = ctl.lv_status(args.name)
         info = status.info
@@ -145,7 +257,13 @@ def _cmd_move(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return exitcodes.USAGE
-        dests = placement.destinations(ctl, args.to, len(les), info.extent_sectors)
+        dests = placement.destinations(
+            ctl,
+            args.to,
+            len(les),
+            info.extent_sectors,
+            RESERVED_SECTORS if getattr(mover, "recorded", False) else 0,
+        )
         plan = [(le, status.les[le].pe, dest) for le, dest in zip(les, dests)]
 
         records: list[dict[str, Any]] = []
@@ -157,16 +275,7 @@ def _cmd_move(args: argparse.Namespace) -> int:
             warnings.showwarning = _show_warning
             try:
                 for le, source, dest in plan:
-                    result = move_extent(
-                        ctl,
-                        args.name,
-                        le,
-                        dest,
-                        method,
-                        progress=progress.bytes,
-                        mode=args.mode,
-                        chunk_sectors=args.chunk // 512,
-                    )
+                    result = mover(ctl, le, dest, progress.bytes)
                     records.append(output.move_record(le, source, dest, result))
                     progress.moved(le, dest, result)
             except OSError as exc:
@@ -228,9 +337,12 @@ def register(subparsers: Any) -> None:
         "create",
         "create an LV from extents on block devices",
         "Create an LV.  Each --pv DEV[:FIRST_SECTOR[:COUNT]] adds COUNT consecutive extents on DEV\n"
-        "starting at FIRST_SECTOR (default 0); without COUNT, as many as fit.  LEs are numbered in\n"
-        "the order the --pv options are given.\n\n"
-        "  pemove create lv0 --extent-size 4M --pv /dev/vdb:0:16 --pv /dev/vdc:0:16",
+        "starting at FIRST_SECTOR (default: after the metadata area, sector 2048; 0 with\n"
+        "--no-metadata); without COUNT, as many as fit.  LEs are numbered in the order the --pv\n"
+        "options are given.  Every PV gets a pemove label and the LV's map in its first MiB, so\n"
+        "'pemove activate' can bring the LV back after a reboot.\n\n"
+        "  pemove create lv0 --extent-size 4M --pv /dev/vdb:2048:16 --pv /dev/vdc\n"
+        "  pemove create raw --no-metadata --pv /dev/vdb:0:16",
     )
     p.add_argument("name", metavar="NAME", help="LV name (1-31 bytes)")
     p.add_argument(
@@ -252,6 +364,12 @@ def register(subparsers: Any) -> None:
         "--no-track",
         action="store_true",
         help="no in-flight IO tracking (for benchmarks); such an LV cannot be moved",
+    )
+    p.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="write no on-disk metadata: raw PVs, extents from sector 0; the map lives only "
+        "in the kernel (lost at reboot)",
     )
     p.add_argument(
         "--wait",
@@ -307,14 +425,25 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument(
-        "les", type=parse_le_spec, metavar="LES", help="'all' or LEs such as 0,2,5-7"
+        "les",
+        type=parse_le_spec,
+        nargs="?",
+        default=_NO_LES,
+        metavar="LES",
+        help="'all' or LEs such as 0,2,5-7",
     )
-    p.add_argument(
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
         "--to",
         type=parse_to_spec,
-        required=True,
         metavar="DEV[:SECTOR]",
         help="destination",
+    )
+    where.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the interrupted moves of an LV with metadata (re-copies an extent "
+        "whose copy was cut short)",
     )
     p.add_argument(
         "--method",

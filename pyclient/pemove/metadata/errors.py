@@ -1,0 +1,31 @@
+"""The one exception of the metadata package."""
+
+from __future__ import annotations
+
+import errno
+
+from pemove.errors import PemoveError
+
+__all__ = ["MetadataError"]
+
+
+class MetadataError(PemoveError):
+    """The on-disk metadata is missing, damaged, inconsistent, or names absent PVs.
+
+    ``errno`` is EUCLEAN (damaged or inconsistent), ENODEV (a PV is missing),
+    ENOENT (no such LV in any metadata) or EEXIST (a name already taken).
+    """
+
+    def __init__(
+        self,
+        err: int,
+        op: str,
+        hint: str,
+        *,
+        lv: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(err, op, hint, lv=lv, detail=detail)
+
+
+EUCLEAN = errno.EUCLEAN
