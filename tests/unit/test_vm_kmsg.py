@@ -481,3 +481,37 @@ def test_expect_bracket_ends_at_the_next_test_or_after_a_window():
     assert [s.lineno for s in kmsg.find_splats(unclosed)] == [4]
     filler = ["ordinary"] * (kmsg.EXPECT_WINDOW + 1)
     assert len(kmsg.find_splats(["pemove-kmsg: expect begin x", *filler, warn])) == 1
+
+
+_INJECTED = """\
+[  884.752629] FAULT_INJECTION: forcing a failure.
+[  884.752629] name failslab, interval 1, probability 0, space 0, times -1
+[  884.753551] CPU: 0 UID: 0 PID: 67 Comm: python Tainted: G           O     N 6.12.117
+[  884.758028] Call Trace:
+[  884.758094]  <TASK>
+[  884.758132]  dump_stack_lvl+0x7c/0x90
+[  884.758268]  should_fail_ex+0x4b4/0x590
+[  884.758328]  ? percpu_ref_init+0xc8/0x330
+[  884.758432]  __kmalloc_cache_noprof+0x56/0x350
+[  884.758506]  ? pemove_map_switch+0x800/0x800 [pemove]
+[  884.758691]  percpu_ref_init+0xc8/0x330
+[  884.758776]  pemove_pv_get+0x18a/0x8c0 [pemove]
+[  884.758883]  pemove_lv_create+0x733/0x1500 [pemove]
+[  884.403]  </TASK>
+[  885.000000] Call Trace:
+[  885.000001]  other_function+0x1/0x2
+"""
+
+
+def test_stack_frames_skips_stale_words_and_stops_at_the_dump_end() -> None:
+    frames = kmsg.stack_frames(_INJECTED, after="FAULT_INJECTION")
+    assert frames == [
+        "dump_stack_lvl",
+        "should_fail_ex",
+        "__kmalloc_cache_noprof",
+        "percpu_ref_init",
+        "pemove_pv_get",
+        "pemove_lv_create",
+    ]
+    assert kmsg.stack_frames(_INJECTED, after="no such line") == []
+    assert kmsg.stack_frames("no trace here") == []

@@ -61,6 +61,7 @@ __all__ = [
     "Splat",
     "find_splats",
     "first_splat",
+    "stack_frames",
 ]
 
 _LOCKDEP = (
@@ -223,3 +224,25 @@ def first_splat(text: str, allow: Sequence[str] = DEFAULT_ALLOW) -> Splat | None
     """Return the first offending line of *text*, or None if it is clean."""
     splats = find_splats(text.splitlines(), allow)
     return splats[0] if splats else None
+
+
+# A reliable frame of a stack dump.  Frames printed with "? " are stale
+# words the unwinder found on the stack, not callers.
+_FRAME = re.compile(r"^(?:\[[^\]]*\]\s*)?\s+(\w+)\+0x[0-9a-f]+/0x[0-9a-f]+", re.M)
+
+
+def stack_frames(text: str, after: str = "") -> list[str]:
+    """The reliable frames of the first stack dump in *text*, innermost first.
+
+    The dump is the first ``Call Trace:`` after the first line containing
+    *after* (from the start with ``""``), up to its ``</TASK>``.  Frames
+    marked ``?`` are left out: they are stale stack words, not callers.
+    """
+    start = text.find(after) if after else 0
+    if start < 0:
+        return []
+    body = text[start:]
+    trace = body.find("Call Trace:")
+    if trace < 0:
+        return []
+    return _FRAME.findall(body[trace:].split("</TASK>", 1)[0])

@@ -193,8 +193,28 @@ def _runs(lbas: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def read_blocks(path: str, lbas: Iterable[int]) -> dict[int, bytes]:
+def _read_run(fd: int, view: memoryview, offset: int, retry: frozenset[int]) -> int:
+    """preadv ``view`` at ``offset``, again after an errno in ``retry``."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return os.preadv(fd, [view], offset)
+        except OSError as exc:
+            if exc.errno not in retry or attempt == READ_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+#: How often a read that fails with a retried errno is tried.
+READ_ATTEMPTS = 20
+
+
+def read_blocks(
+    path: str, lbas: Iterable[int], *, retry: frozenset[int] = frozenset()
+) -> dict[int, bytes]:
     """Read ``lbas`` of the device ``path`` with O_DIRECT.
+
+    A read that fails with an errno in ``retry`` (an injected fault: reading
+    changes nothing) is tried again, up to ``READ_ATTEMPTS`` times.
 
     :raises OSError: if the device cannot be opened or read
     """
@@ -205,7 +225,7 @@ def read_blocks(path: str, lbas: Iterable[int]) -> dict[int, bytes]:
         for first, count in _runs(lbas):
             want = count * BLOCK_SIZE
             view = memoryview(buf)[:want]
-            got = os.preadv(fd, [view], first * BLOCK_SIZE)
+            got = _read_run(fd, view, first * BLOCK_SIZE, retry)
             if got != want:
                 raise OSError(
                     f"{path}: short read at LBA {first}: {got} of {want} bytes"
@@ -219,10 +239,13 @@ def read_blocks(path: str, lbas: Iterable[int]) -> dict[int, bytes]:
     return out
 
 
-def verify(path: str, ledger: Ledger) -> Report:
-    """Read back every LBA the ledger tracks from ``path`` and classify it."""
+def verify(path: str, ledger: Ledger, *, retry: frozenset[int] = frozenset()) -> Report:
+    """Read back every LBA the ledger tracks from ``path`` and classify it.
+
+    ``retry``: errnos after which a read is tried again (:func:`read_blocks`).
+    """
     report = Report(acked=ledger.acked)
-    blocks = read_blocks(path, ledger.history)
+    blocks = read_blocks(path, ledger.history, retry=retry)
     for lba in sorted(blocks):
         verdict, why = classify(lba, blocks[lba], ledger)
         report.add(lba, verdict, why)

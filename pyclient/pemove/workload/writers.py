@@ -435,6 +435,11 @@ class Ext4Volume:
             pass
 
 
+#: How often :func:`write_pass` writes one LBA whose writes fail with a
+#: tolerated errno before it gives up.
+PASS_ATTEMPTS = 20
+
+
 def write_pass(
     path: str,
     ledger: Ledger,
@@ -442,13 +447,17 @@ def write_pass(
     lbas: list[int],
     *,
     buffered: bool = False,
+    tolerate: frozenset[int] = frozenset(),
 ) -> None:
     """Write the next generation of each of ``lbas`` once, in order.
 
     The caller must have claimed ``lbas`` for ``writer_id``.  With O_DIRECT
     (the default) each write is acknowledged when ``pwrite`` returned the
     full block; ``buffered`` writes them all through the page cache and
-    acknowledges them together when ``fsync`` returned.
+    acknowledges them together when ``fsync`` returned.  An O_DIRECT write
+    that fails with an errno in ``tolerate`` (an injected fault) stays
+    unacknowledged, and the LBA is written again with the next generation,
+    up to ``PASS_ATTEMPTS`` times, so every LBA leaves the pass known.
     """
     buf = mmap.mmap(-1, BLOCK_SIZE)
     flags = os.O_WRONLY | os.O_CLOEXEC | (0 if buffered else os.O_DIRECT)
@@ -456,11 +465,24 @@ def write_pass(
     try:
         pending = []
         for lba in lbas:
-            gen = len(ledger.history[lba]) + 1
-            blockfmt.pack_into(buf, lba, writer_id, gen)
-            rec = ledger.issue(lba, writer_id, gen, time.monotonic_ns())
-            if os.pwrite(fd, buf, lba * BLOCK_SIZE) != BLOCK_SIZE:
-                raise OSError(f"{path}: short write at LBA {lba}")
+            for attempt in range(1, PASS_ATTEMPTS + 1):
+                gen = len(ledger.history[lba]) + 1
+                blockfmt.pack_into(buf, lba, writer_id, gen)
+                rec = ledger.issue(lba, writer_id, gen, time.monotonic_ns())
+                try:
+                    done = os.pwrite(fd, buf, lba * BLOCK_SIZE)
+                except OSError as exc:
+                    if buffered or exc.errno not in tolerate:
+                        raise
+                    if attempt == PASS_ATTEMPTS:
+                        raise OSError(
+                            exc.errno,
+                            f"{path}: LBA {lba} failed {attempt} writes in a row",
+                        ) from exc
+                    continue
+                if done != BLOCK_SIZE:
+                    raise OSError(f"{path}: short write at LBA {lba}")
+                break
             if buffered:
                 pending.append(rec)
             else:

@@ -64,7 +64,8 @@ class Load:
     :param writers: writer threads, sharing the LBAs of ``les``
     :param seed: seeds the writers' LBA order
     :param tolerate: errnos the writers' writes may fail with (see
-        :class:`~pemove.workload.writers.DirectWriter`)
+        :class:`~pemove.workload.writers.DirectWriter`); the first pass
+        writes such an LBA again, and the verifier retries such a read
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Load:
     ) -> None:
         self.node = node
         self.figures = figures
+        self.tolerate = tolerate
         self.ledger = Ledger(name, blocks_per_le)
         self.stop = threading.Event()
         # The first pass gives every LBA a known generation, written by its
@@ -92,10 +94,10 @@ class Load:
         parts = partition_lbas(busy, writers)
         for wid, lbas in enumerate(parts, start=1):
             self.ledger.claim(lbas, wid)
-            write_pass(node, self.ledger, wid, lbas)
+            write_pass(node, self.ledger, wid, lbas, tolerate=tolerate)
         if quiet:
             self.ledger.claim(quiet, ONE_PASS_WRITER)
-            write_pass(node, self.ledger, ONE_PASS_WRITER, quiet)
+            write_pass(node, self.ledger, ONE_PASS_WRITER, quiet, tolerate=tolerate)
         # Writer i (from 1) is seeded seed + i.
         self.threads = direct_writers(
             node, self.ledger, parts, self.stop, seed=seed + 1, tolerate=tolerate
@@ -142,7 +144,7 @@ class Load:
             if t.is_alive():
                 raise TimeoutError(f"writer {t.name} still blocked after {timeout} s")
         join_all(self.threads)
-        report = verify(self.node, self.ledger)
+        report = verify(self.node, self.ledger, retry=self.tolerate)
         self.figures.verified(report)
         return report
 
