@@ -357,6 +357,7 @@ int pemove_le_claim(struct pemove_le *le, u32 bits, struct pemove_move *m,
 		    u32 *inflight);
 bool pemove_le_drained(struct pemove_le *le);
 unsigned int pemove_le_split_shift(struct pemove_le *le);
+u32 pemove_le_take_held(struct pemove_le *le, struct bio_list *held);
 u32 pemove_le_release(struct pemove_le *le, u32 bits, struct bio_list *held);
 u32 pemove_le_synced(struct pemove_le *le, struct pemove_move *m,
 		     struct bio_list *held);

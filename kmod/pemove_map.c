@@ -178,12 +178,8 @@ int pemove_map_switch(struct pemove_le *le, struct pemove_pv *pv,
 		le->move = NULL;
 	}
 	WRITE_ONCE(le->state, le->state & ~clear);
-	if (held) {
-		bio_list_merge(held, &le->held);
-		bio_list_init(&le->held);
-		*nr_held = le->nr_held;
-		le->nr_held = 0;
-	}
+	if (held)
+		*nr_held = pemove_le_take_held(le, held);
 out_unlock:
 	spin_unlock_irq(&le->lock);
 	write_sequnlock(&pemove_map_lock);

@@ -276,6 +276,21 @@ unsigned int pemove_le_split_shift(struct pemove_le *le)
 }
 
 /*
+ * Move the bios held on @le to @held, for the caller to resubmit once it has
+ * dropped its locks, and return how many there were.
+ */
+u32 pemove_le_take_held(struct pemove_le *le, struct bio_list *held)
+{
+	u32 nr = le->nr_held;
+
+	lockdep_assert_held(&le->lock);
+	bio_list_merge(held, &le->held);
+	bio_list_init(&le->held);
+	le->nr_held = 0;
+	return nr;
+}
+
+/*
  * Clear @bits on @le (and let go of its move, if PEMOVE_LE_MOVING is among
  * them), and move the held bios to @held for the caller to resubmit once it
  * has dropped its locks; their count is returned.
@@ -288,10 +303,7 @@ u32 pemove_le_release(struct pemove_le *le, u32 bits, struct bio_list *held)
 	WRITE_ONCE(le->state, le->state & ~bits);
 	if (bits & PEMOVE_LE_MOVING)
 		le->move = NULL;
-	bio_list_merge(held, &le->held);
-	bio_list_init(&le->held);
-	nr = le->nr_held;
-	le->nr_held = 0;
+	nr = pemove_le_take_held(le, held);
 	spin_unlock_irq(&le->lock);
 	return nr;
 }
@@ -311,10 +323,7 @@ u32 pemove_le_synced(struct pemove_le *le, struct pemove_move *m,
 	m->hi = m->nr_chunks;
 	WRITE_ONCE(le->state, (le->state & ~(PEMOVE_LE_LOCKED | PEMOVE_LE_COPYING)) |
 		   PEMOVE_LE_SYNCED);
-	bio_list_merge(held, &le->held);
-	bio_list_init(&le->held);
-	nr = le->nr_held;
-	le->nr_held = 0;
+	nr = pemove_le_take_held(le, held);
 	spin_unlock_irq(&le->lock);
 	return nr;
 }
