@@ -68,6 +68,21 @@ def _statuses(ctl: Control) -> list[LVStatus]:
     return found
 
 
+def _metadata_reserve(names: Sequence[str]) -> dict[str, int]:
+    """Per LV, the sectors its destinations keep free for a pemove label.
+
+    An LV with on-disk metadata labels a new PV when it moves there, so its
+    extents never start inside the metadata area, even on a blank disk.
+    """
+    from pemove.metadata import RESERVED_SECTORS
+    from pemove.metadata.store import Store
+
+    return {
+        name: RESERVED_SECTORS if Store.find(name) is not None else 0
+        for name in set(names)
+    }
+
+
 def plan(ctl: Control, source: str, to: placement.ToSpec | None = None) -> list[Step]:
     """The moves that empty ``source``, in LV order, LE order within an LV.
 
@@ -90,8 +105,18 @@ def plan(ctl: Control, source: str, to: placement.ToSpec | None = None) -> list[
                 (entry.pe.sector, st.info.extent_sectors)
             )
 
-    def place(devno: tuple[int, int], sectors: int) -> int | None:
+    recorded: set[tuple[int, int]] = set()
+    reserve = _metadata_reserve([st.info.name for st, _ in wanted])
+
+    def place(devno: tuple[int, int], sectors: int, reserved: int) -> int | None:
+        if devno not in recorded:
+            # Inactive LVs and the reserved ends of unfinished moves are in
+            # the device's metadata only; the kernel's map does not show them.
+            recorded.add(devno)
+            used.setdefault(devno, []).extend(placement.recorded_in_use(*devno))
         area = placement.data_area(*devno)
+        if reserved > area.start:
+            area = placement.Area(min(reserved, area.end), area.end)
         try:
             (start,) = placement.free_slots(used.get(devno, []), area, sectors, 1)
         except errors.InvalidArgument:
@@ -115,6 +140,16 @@ def plan(ctl: Control, source: str, to: placement.ToSpec | None = None) -> list[
 
     steps: list[Step] = []
     next_sector = to.sector if to is not None else None
+    if to is not None and next_sector is not None:
+        low = max(reserve.values())
+        if next_sector < low:
+            raise errors.InvalidArgument(
+                errno.EINVAL,
+                "evacuate",
+                f"--to {to.dev}:{next_sector}: sectors below {low} are kept for "
+                f"the pemove metadata of the LVs moving there; use --to "
+                f"{to.dev}:{low} or later, or --to {to.dev} alone",
+            )
     for st, entry in wanted:
         sectors = st.info.extent_sectors
         dest: Extent | None = None
@@ -123,7 +158,7 @@ def plan(ctl: Control, source: str, to: placement.ToSpec | None = None) -> list[
             next_sector += sectors
         else:
             for devno in candidates(st):
-                start = place(devno, sectors)
+                start = place(devno, sectors, reserve[st.info.name])
                 if start is not None:
                     dest = Extent(devno[0], devno[1], start)
                     break

@@ -10,6 +10,7 @@ way, and a scan leaves every byte of the metadata areas as it was.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -180,6 +181,19 @@ def test_bad_metadata_refuses_whole(
         dm.remove("pemove-t-mpv2")
         pv = pv[:2]
     _refused(ctl, pv, [], needle)
+    if damage == "missing":
+        # remove refuses half a record, and --force clears what is here.
+        res = pemove("remove", "bad")
+        assert res.returncode == exitcodes.FAILED and "--force" in res.stderr, (
+            res.stderr
+        )
+        out = pemove_json("remove", "--force", "bad")
+        assert [os.path.realpath(n) for n in out["pvs_cleared"]] == [
+            os.path.realpath(pv[1])
+        ]
+        scan = pemove_json("scan", "--device", pv[0], "--device", pv[1])
+        assert [lv["name"] for lv in scan["lvs"]] == ["good"]
+        assert [p["node"] for p in scan["pvs"]] == [pv[0]]
 
 
 def test_torn_newest_slot_falls_back(

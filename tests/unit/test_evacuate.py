@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from pemove import errors, evacuate, placement
 from pemove.control import Extent, LEStatus, LVCounters, LVInfo, LVStatus
+from pemove.metadata import RESERVED_SECTORS
+from pemove.metadata.store import Store
 from pemove.placement import Area, ToSpec
 
 DEVS = {"/dev/vdb": (254, 16), "/dev/vdc": (254, 32), "/dev/vdd": (254, 48)}
@@ -18,6 +20,8 @@ ES = 8192
 def three_disks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three fake disks of 4 extents each (32768 sectors)."""
     monkeypatch.setattr(placement, "data_area", lambda major, minor: Area(0, 4 * ES))
+    monkeypatch.setattr(placement, "recorded_in_use", lambda major, minor: [])
+    monkeypatch.setattr(Store, "find", classmethod(lambda cls, name: None))
     monkeypatch.setattr(
         Extent, "from_path", classmethod(lambda cls, p, s=0: cls(*DEVS[str(p)], s))
     )
@@ -109,3 +113,30 @@ def test_no_room_says_to_name_a_destination() -> None:
 
 def test_released_is_an_exclusive_open(tmp_path: Path) -> None:
     assert not evacuate.released(str(tmp_path / "missing"))
+
+
+def test_pes_only_the_metadata_names_are_not_destinations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An inactive LV holds vdc's first two extents: the kernel does not know.
+    monkeypatch.setattr(
+        placement,
+        "recorded_in_use",
+        lambda major, minor: (
+            [(0, 2 * ES)] if (major, minor) == DEVS["/dev/vdc"] else []
+        ),
+    )
+    ctl = FakeControl({"a": [vd("vdb", 0), vd("vdc", 3)]})
+    steps = evacuate.plan(ctl, "/dev/vdb")  # type: ignore[arg-type]
+    assert [s.dest for s in steps] == [vd("vdc", 2)]
+
+
+def test_an_lv_with_metadata_keeps_the_label_area_free_on_a_blank_destination(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Store, "find", classmethod(lambda cls, name: object()))
+    ctl = FakeControl({"a": [vd("vdb", 0)]})
+    steps = evacuate.plan(ctl, "/dev/vdb", ToSpec("/dev/vdd", None))  # type: ignore[arg-type]
+    assert steps[0].dest.sector >= RESERVED_SECTORS
+    with pytest.raises(errors.InvalidArgument, match="metadata"):
+        evacuate.plan(ctl, "/dev/vdb", ToSpec("/dev/vdd", 0))  # type: ignore[arg-type]

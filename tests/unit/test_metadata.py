@@ -197,3 +197,23 @@ def test_unlabelled_devices_are_ignored(tmp_path: Path) -> None:
     raw.write_bytes(bytes(MiB))
     found = assemble.scan([str(raw)])
     assert found.pvs == {} and found.problems == [] and found.devices_read == 1
+
+
+def test_destroy_present_clears_the_records_an_lv_left_without_a_pv(
+    tmp_path: Path,
+) -> None:
+    from pemove.metadata.errors import MetadataError
+    from pemove.metadata.store import Store, destroy_present
+
+    pv_c = uuid.UUID(int=0xC)
+    a = image(tmp_path, "a", PV_A)  # PV_B, one of lv0's PVs, is gone
+    c = image(tmp_path, "c", pv_c)
+    lv0 = record(pvs=(PV_A, PV_B, pv_c), map=(PE(0, 2048), PE(1, 2048), PE(2, 2048)))
+    device.write_slot(device.read_pv(a), [lv0, record("lv1")])
+    device.write_slot(device.read_pv(c), [lv0])
+    with pytest.raises(MetadataError):
+        Store.load("lv0", [a, c])
+    assert destroy_present("lv0", [a, c]) == [a, c]
+    assert [r.name for r in device.read_pv(a).lvs] == ["lv1"]  # a keeps lv1
+    assert not device.read_pv(c).labelled  # c held only lv0: no PV any more
+    assert destroy_present("lv0", [a, c]) == []

@@ -135,20 +135,44 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 @_reports_errors
 def _cmd_remove(args: argparse.Namespace) -> int:
-    from pemove.metadata.store import Store, destroy
+    from pemove.metadata.errors import MetadataError
+    from pemove.metadata.store import Store, destroy, destroy_present
 
-    meta = Store.find(args.name)
+    forced = False
+    try:
+        meta = Store.find(args.name)
+    except MetadataError as exc:
+        if not args.force:
+            exc.hint += (
+                f". 'pemove remove --force {args.name}' removes what is here: the "
+                "LV from the kernel and its records from the PVs present"
+            )
+            raise
+        meta, forced = None, True
     with Control() as ctl:
         try:
             ctl.lv_remove(args.name)
         except errors.LVNotFound:
-            if meta is None:
+            if meta is None and not forced:
                 raise
+    cleared: list[str] = []
     if meta is not None:
         destroy(meta)
+        cleared = list(meta.nodes.values())
+    elif forced:
+        cleared = destroy_present(args.name)
     if args.json:
         output.print_json(
-            {"removed": args.name, "metadata_destroyed": meta is not None}
+            {
+                "removed": args.name,
+                "metadata_destroyed": meta is not None or bool(cleared),
+                "pvs_cleared": cleared,
+            }
+        )
+    elif forced:
+        print(
+            f"{args.name}: records removed from {len(cleared)} PV(s) present"
+            + (f" ({', '.join(cleared)})" if cleared else "")
         )
     return exitcodes.OK
 
@@ -385,6 +409,12 @@ def register(subparsers: Any) -> None:
         subparsers, "remove", "remove an LV", "Remove an LV.  It must not be open."
     )
     p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="when its metadata cannot be assembled (a PV missing, a damaged "
+        "copy), remove the records of NAME from the PVs that are present",
+    )
     _add_json(p)
     p.set_defaults(func=_cmd_remove)
 

@@ -20,7 +20,7 @@ from pemove.metadata import assemble, device
 from pemove.metadata.errors import MetadataError
 from pemove.metadata.model import PE, LVRecord
 
-__all__ = ["Store", "destroy", "label_pvs", "new_record"]
+__all__ = ["Store", "destroy", "destroy_present", "label_pvs", "new_record"]
 
 
 def _devno(node: str) -> tuple[int, int]:
@@ -219,3 +219,28 @@ def destroy(store: Store) -> None:
             device.write_slot(pv, rest)
         else:
             device.wipe(node)
+
+
+def destroy_present(name: str, devices: Sequence[str] | None = None) -> list[str]:
+    """Remove every record of LV ``name`` from the PVs that are here; their nodes.
+
+    For metadata that cannot be assembled (a PV missing, two LVs of one
+    name): the records on the devices found go, the others stay with their
+    devices.  A PV left with no LV loses its label, as in :func:`destroy`.
+    Devices whose label or slots are damaged are not written.
+    """
+    changed: list[str] = []
+    found = assemble.scan(devices)
+    copies = [*found.pvs.values()]
+    for nodes in found.duplicates.values():
+        copies += [device.read_pv(node) for node in nodes[1:]]
+    for pv in copies:
+        rest = [r for r in pv.lvs if r.name != name]
+        if len(rest) == len(pv.lvs):
+            continue
+        if rest:
+            device.write_slot(pv, rest)
+        else:
+            device.wipe(pv.node)
+        changed.append(pv.node)
+    return changed
