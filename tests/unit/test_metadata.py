@@ -217,3 +217,14 @@ def test_destroy_present_clears_the_records_an_lv_left_without_a_pv(
     assert [r.name for r in device.read_pv(a).lvs] == ["lv1"]  # a keeps lv1
     assert not device.read_pv(c).labelled  # c held only lv0: no PV any more
     assert destroy_present("lv0", [a, c]) == []
+
+
+def test_an_lv_no_pv_records_is_not_found_not_damaged(tmp_path: Path) -> None:
+    from pemove.metadata.store import Store
+
+    a = image(tmp_path, "a", PV_A)
+    device.write_slot(
+        device.read_pv(a), [record("other", pvs=(PV_A,), map=(PE(0, 2048),))]
+    )
+    assert Store.find("raw", [a]) is None  # e.g. created with --no-metadata
+    assert Store.find("raw", []) is None

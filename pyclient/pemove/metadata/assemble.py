@@ -61,6 +61,8 @@ class Assembly:
     nodes: dict[uuid.UUID, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: False when no PV holds any record of the name (an LV without metadata)
+    found: bool = True
 
     @property
     def ok(self) -> bool:
@@ -169,7 +171,12 @@ def assemble(found: Scan, names: Iterable[str] | None = None) -> list[Assembly]:
     for name in wanted:
         if name not in copies:
             result.append(
-                Assembly(name, None, problems=[f"no PV holds metadata of LV {name}"])
+                Assembly(
+                    name,
+                    None,
+                    problems=[f"no PV holds metadata of LV {name}"],
+                    found=False,
+                )
             )
             continue
         asm = _pick(name, copies[name])

@@ -92,12 +92,12 @@ class Store:
         :raises MetadataError: no metadata names it, or it cannot be assembled
         """
         asm = assemble.assemble(assemble.scan(devices), [name])[0]
-        if asm.record is None or asm.problems:
-            err = (
-                errno.ENOENT
-                if asm.record is None and not asm.problems
-                else errno.EUCLEAN
+        if not asm.found:
+            raise MetadataError(
+                errno.ENOENT, "metadata", "; ".join(asm.problems), lv=name
             )
+        if asm.record is None or asm.problems:
+            err = errno.EUCLEAN
             if asm.record is not None and any("missing" in p for p in asm.problems):
                 err = errno.ENODEV
             raise MetadataError(err, "metadata", "; ".join(asm.problems), lv=name)
