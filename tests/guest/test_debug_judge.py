@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pemove.vm import kmemleak, kmsg
@@ -219,13 +220,60 @@ def test_lockdep_ab_ba(trigger: Trigger, boot_wide: None) -> None:
     assert not _lockdep_on()
 
 
-@needs("CONFIG_DEBUG_ATOMIC_SLEEP")
-@pytest.mark.kmsg_allow(
-    r"BUG: sleeping function called from invalid context at .*pemove_trigger\.c"
-)
-def test_sleep_in_atomic(trigger: Trigger) -> None:
-    lines = trigger.fire("sleep")
-    classify(lines, "atomic_sleep", r"sleeping function called from invalid context")
+def _report(
+    name: str, kind: str, pattern: str, allow: tuple[str, ...], *options: str, id: str
+) -> Any:
+    """A trigger whose report is only to be classified: ``kind`` on ``pattern``.
+
+    ``allow``: its kernel log lines; ``options``: the config it needs.
+    """
+    marks = [pytest.mark.kmsg_allow(*allow)]
+    if options:
+        marks.append(needs(*options))
+    return pytest.param(name, kind, pattern, marks=marks, id=id)
+
+
+# None of these changes the rest of the boot; each needs only classifying.
+PLAIN_REPORTS = [
+    _report(
+        "sleep",
+        "atomic_sleep",
+        r"sleeping function called from invalid context",
+        (r"BUG: sleeping function called from invalid context at .*pemove_trigger\.c",),
+        "CONFIG_DEBUG_ATOMIC_SLEEP",
+        id="sleep_in_atomic",
+    ),
+    _report(
+        "shift",
+        "ubsan",
+        r"UBSAN: shift-out-of-bounds in .*pemove_trigger",
+        (r"UBSAN: shift-out-of-bounds in .*pemove_trigger\.c",),
+        "CONFIG_UBSAN_SHIFT",
+        id="ubsan_shift",
+    ),
+    _report(
+        "list",
+        "list_corruption",
+        r"list_add double add",
+        (r"list_add double add", r"WARNING: CPU: \d+ PID: \d+ at lib/list_debug\.c"),
+        "CONFIG_DEBUG_LIST",
+        id="list_double_add",
+    ),
+    _report(
+        "warn",
+        "warning",
+        r"WARNING: CPU: .*pemove_trigger\.c:\d+ trigger_warn",
+        (r"WARNING: CPU: \d+ PID: \d+ at .*pemove_trigger\.c:\d+ trigger_warn",),
+        id="warn_on",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "pattern"), PLAIN_REPORTS)
+def test_report_is_classified(
+    trigger: Trigger, name: str, kind: str, pattern: str
+) -> None:
+    classify(trigger.fire(name), kind, pattern)
 
 
 @needs("CONFIG_UBSAN_BOUNDS")
@@ -234,13 +282,6 @@ def test_ubsan_array_index(trigger: Trigger) -> None:
     lines = trigger.fire("ubsan")
     classify(lines, "ubsan", r"UBSAN: array-index-out-of-bounds in .*pemove_trigger")
     assert any("index 4 is out of range for type 'int [4]'" in ln for ln in lines)
-
-
-@needs("CONFIG_UBSAN_SHIFT")
-@pytest.mark.kmsg_allow(r"UBSAN: shift-out-of-bounds in .*pemove_trigger\.c")
-def test_ubsan_shift(trigger: Trigger) -> None:
-    lines = trigger.fire("shift")
-    classify(lines, "ubsan", r"UBSAN: shift-out-of-bounds in .*pemove_trigger")
 
 
 @needs("CONFIG_KASAN")
@@ -262,16 +303,6 @@ def test_debugobjects_free_active_timer(trigger: Trigger, boot_wide: None) -> No
     assert "object type: timer_list" in splat.line
 
 
-@needs("CONFIG_DEBUG_LIST")
-@pytest.mark.kmsg_allow(
-    r"list_add double add",
-    r"WARNING: CPU: \d+ PID: \d+ at lib/list_debug\.c",
-)
-def test_list_double_add(trigger: Trigger) -> None:
-    lines = trigger.fire("list")
-    classify(lines, "list_corruption", r"list_add double add")
-
-
 @pytest.mark.kmsg_allow(
     r"refcount_t: decrement hit 0",
     r"WARNING: CPU: \d+ PID: \d+ at lib/refcount\.c",
@@ -279,14 +310,6 @@ def test_list_double_add(trigger: Trigger) -> None:
 def test_refcount_decrement_to_zero(trigger: Trigger, boot_wide: None) -> None:
     lines = trigger.fire("refcount")
     classify(lines, "refcount", r"refcount_t: decrement hit 0")
-
-
-@pytest.mark.kmsg_allow(
-    r"WARNING: CPU: \d+ PID: \d+ at .*pemove_trigger\.c:\d+ trigger_warn"
-)
-def test_warn_on(trigger: Trigger) -> None:
-    lines = trigger.fire("warn")
-    classify(lines, "warning", r"WARNING: CPU: .*pemove_trigger\.c:\d+ trigger_warn")
 
 
 @needs("CONFIG_DEBUG_KMEMLEAK")

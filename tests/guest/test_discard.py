@@ -9,8 +9,6 @@ and treats them as writes to the chunks they cover during a live move.
 
 from __future__ import annotations
 
-import mmap
-import os
 import random
 import subprocess
 import tempfile
@@ -20,31 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.directio import read_direct, write_direct
 from pemove.control import Control, Extent
 from pemove.workload.writers import Ext4Volume, FileWriter
 
 EXTENT = 8192
 MIB = 1 << 20
-
-
-def read_direct(node: str, offset: int, length: int) -> bytes:
-    buf = mmap.mmap(-1, length)
-    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
-    try:
-        os.preadv(fd, [buf], offset)
-    finally:
-        os.close(fd)
-    return bytes(buf)
-
-
-def write_direct(node: str, offset: int, data: bytes) -> None:
-    buf = mmap.mmap(-1, len(data))
-    buf[:] = data
-    fd = os.open(node, os.O_RDWR | os.O_DIRECT)
-    try:
-        os.pwritev(fd, [buf], offset)
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.disks(2)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.directio import read_direct, write_in_thread
 from kit.faults import Load, clean_les, move_in_thread, spawn_mover
 from pemove import errors
 from pemove.control import Control, Extent
@@ -39,13 +40,20 @@ CHUNK = 64  # 32 KiB chunks: many windows per LE
 
 
 def read_block(node: str, sector: int) -> bytes:
-    buf = mmap.mmap(-1, BLOCK_SIZE)
-    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
-    try:
-        os.preadv(fd, [buf], sector * 512)
-    finally:
-        os.close(fd)
-    return bytes(buf)
+    return read_direct(node, sector * 512, BLOCK_SIZE)
+
+
+def evacuate(disk: str, timeout: float) -> Any:
+    """``pemove evacuate DISK --json``: its summary (it must exit 0)."""
+    pemove = os.path.join(os.path.dirname(sys.executable), "pemove")
+    res = subprocess.run(
+        [pemove, "evacuate", disk, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
 
 
 class Readers:
@@ -99,26 +107,17 @@ def test_reads_are_never_held(
     slow = make_dm("slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=20))
     lv = make_lv("rd", EXTENT, [Extent.from_path(disks[0], 0)])
     load = Load(lv.node, "rd", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
-    load.start()
-    try:
-        with Readers(lv.node, 0) as readers:
-            before = ctl.lv_status("rd").counters
-            live = ctl.pe_move(
-                "rd",
-                0,
-                Extent(slow.major, slow.minor, 0),
-                mode="live",
-                chunk_sectors=256,
-            )
-            mid = ctl.lv_status("rd").counters
-            assert readers.reads > 0
-            whole = ctl.pe_move(
-                "rd", 0, Extent.from_path(disks[0], 2 * EXTENT), mode="whole"
-            )
-            after = ctl.lv_status("rd").counters
-    finally:
-        report = load.finish()
-    assert report.clean, report.summary()
+    with load.running(), Readers(lv.node, 0) as readers:
+        before = ctl.lv_status("rd").counters
+        live = ctl.pe_move(
+            "rd", 0, Extent(slow.major, slow.minor, 0), mode="live", chunk_sectors=256
+        )
+        mid = ctl.lv_status("rd").counters
+        assert readers.reads > 0
+        whole = ctl.pe_move(
+            "rd", 0, Extent.from_path(disks[0], 2 * EXTENT), mode="whole"
+        )
+        after = ctl.lv_status("rd").counters
     print(f"live: {live}\nwhole: {whole}")
     assert mid.reads_held - before.reads_held == 0, "the live move held a read"
     assert live.hold_ns == 0 and live.writes_mirrored > 0
@@ -163,20 +162,11 @@ def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(
     target = ctl.move_status("wc", 0).copied_sectors  # the chunk in the window now
     lba = target * 512 // BLOCK_SIZE
     data = blockfmt.pack(lba, 1, 42)
-    buf = mmap.mmap(-1, BLOCK_SIZE)
-    buf[:] = data
-    fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
-    writer = threading.Thread(target=os.pwritev, args=(fd, [buf], lba * BLOCK_SIZE))
-    try:
-        writer.start()
+    with write_in_thread(lv.node, lba * BLOCK_SIZE, data) as writer:
         wait_until(
             lambda: ctl.lv_status("wc").les[0].held >= 1, 30, "the write to wait"
         )
         assert writer.is_alive(), "the write went through while its chunk was copied"
-        writer.join(60)
-        assert not writer.is_alive()
-    finally:
-        os.close(fd)
     th.join(300)
     assert "error" not in out, out
     assert out["stats"].writes_waited >= 1 and out["stats"].max_wait_ns > 0
@@ -204,8 +194,7 @@ def test_destination_fails_during_mirrored_writes(
     dst = make_dm("dst", dm.linear_table(disks[1], 4 * EXTENT))
     lv = make_lv("mf", EXTENT, [Extent.from_path(disks[0], 0)])
     load = Load(lv.node, "mf", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
-    load.start()
-    try:
+    with load.running():
         load.wait_writes(10)
         stats = ctl.pe_move(
             "mf", 0, Extent(dst.major, dst.minor, 0), mode="live", sync_only=True
@@ -221,9 +210,6 @@ def test_destination_fails_during_mirrored_writes(
             ctl.pe_move_end("mf", 0, "commit")
         assert exc.value.errno == errno.EIO
         load.wait_writes(10)
-    finally:
-        report = load.finish()
-    assert report.clean, report.summary()
     status = ctl.lv_status("mf")
     assert status.les[0].pe == Extent.from_path(disks[0], 0)
     assert status.info.pv_count == 1 and clean_les(status)
@@ -245,9 +231,8 @@ def test_sigkill_mid_copy(
     )
     lv = make_lv("sk", EXTENT, [Extent.from_path(disks[0], 0)])
     load = Load(lv.node, "sk", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
-    load.start()
     dest = Extent(slow.major, slow.minor, 0)
-    try:
+    with load.running():
         with spawn_mover("sk", 0, dest, "live", chunk_sectors=64) as mover:
             wait_until(
                 lambda: ctl.move_status("sk", 0).copied_sectors >= 4 * 64,
@@ -258,9 +243,6 @@ def test_sigkill_mid_copy(
             mover.send_signal(signal.SIGKILL)
             assert mover.wait(60) == -signal.SIGKILL
         load.wait_writes(10)
-    finally:
-        report = load.finish()
-    assert report.clean, report.summary()
     status = ctl.lv_status("sk")
     assert status.les[0].pe == Extent.from_path(disks[0], 0)
     assert clean_les(status) and status.info.pv_count == 1
@@ -281,11 +263,10 @@ def test_two_les_of_one_lv_move_at_once(
         "two", EXTENT, [Extent.from_path(disks[0], i * EXTENT) for i in range(2)]
     )
     load = Load(lv.node, "two", LE_BLOCKS, [0, 1], 2, figures=figures, seed=seed)
-    load.start()
-    th, out = move_in_thread(
-        "two", 0, Extent(slow.major, slow.minor, 0), figures, mode="live"
-    )
-    try:
+    with load.running():
+        th, out = move_in_thread(
+            "two", 0, Extent(slow.major, slow.minor, 0), figures, mode="live"
+        )
         wait_until(lambda: ctl.move_status("two", 0).active, 60, "LE 0 to start moving")
         t0 = time.monotonic()
         with figures.move():
@@ -295,9 +276,6 @@ def test_two_les_of_one_lv_move_at_once(
         assert still.active, "LE 0's move ended before LE 1's: the test proves nothing"
         held_on_1 = ctl.lv_status("two").les[1].held
         th.join(600)
-    finally:
-        report = load.finish()
-    assert report.clean, report.summary()
     assert "stats" in out, out
     print(f"LE 1 moved in {took:.2f} s while LE 0 copied: {fast}")
     assert held_on_1 == 0
@@ -356,34 +334,12 @@ def test_evacuate_a_shared_disk_under_io_then_reuse_it(
     b = make_lv(
         "eb", EXTENT, [Extent.from_path(src, 2 * EXTENT), Extent.from_path(disks[2], 0)]
     )
-    loads = [
-        Load(a.node, "ea", LE_BLOCKS, [0, 1], 3, figures=figures, seed=seed),
-        Load(b.node, "eb", LE_BLOCKS, [0], 2, figures=figures, seed=seed + 10),
-    ]
-    for load in loads:
-        load.start()
-    try:
-        res = subprocess.run(
-            [
-                os.path.join(os.path.dirname(sys.executable), "pemove"),
-                "evacuate",
-                src,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert res.returncode == 0, res.stderr
-        summary = json.loads(res.stdout)
-        for load in loads:
-            load.wait_writes(10)
-    finally:
-        reports = [load.finish() for load in loads]
-    for report in reports:
-        assert (report.lost, report.stale, report.corrupt) == (0, 0, 0), (
-            report.summary()
-        )
+    load_a = Load(a.node, "ea", LE_BLOCKS, [0, 1], 3, figures=figures, seed=seed)
+    load_b = Load(b.node, "eb", LE_BLOCKS, [0], 2, figures=figures, seed=seed + 10)
+    with load_a.running(), load_b.running():
+        summary = evacuate(src, timeout=600)
+        load_a.wait_writes(10)
+        load_b.wait_writes(10)
     assert summary["complete"] and summary["released"], summary
     assert len(summary["moved"]) == 3
     assert all(m["mode"] == "live" for m in summary["moved"])
@@ -395,18 +351,7 @@ def test_evacuate_a_shared_disk_under_io_then_reuse_it(
     user = dm.create("claim", dm.linear_table(src, sectors))
     dm.remove(user.name)
     # Nothing left to do: a second run is a no-op.
-    again = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "pemove"),
-            "evacuate",
-            src,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert again.returncode == 0 and json.loads(again.stdout)["planned"] == 0
+    assert evacuate(src, timeout=120)["planned"] == 0
 
 
 @pytest.mark.disks(2)
@@ -435,20 +380,11 @@ def test_a_write_in_flight_when_the_move_starts_reaches_the_destination(
     dest = Extent.from_path(disks[1], 0)
     lba = 3
     data = blockfmt.pack(lba, 1, 7)
-    buf = mmap.mmap(-1, BLOCK_SIZE)
-    buf[:] = data
-    fd = os.open(lv.node, os.O_RDWR | os.O_DIRECT)
-    writer = threading.Thread(target=os.pwritev, args=(fd, [buf], lba * BLOCK_SIZE))
-    try:
-        writer.start()
+    with write_in_thread(lv.node, lba * BLOCK_SIZE, data):
         wait_until(
             lambda: ctl.lv_status("wf").les[0].inflight >= 1, 30, "the write in flight"
         )
         stats = ctl.pe_move("wf", 0, dest, mode=mode, chunk_sectors=CHUNK)  # type: ignore[arg-type]
-        writer.join(60)
-        assert not writer.is_alive()
-    finally:
-        os.close(fd)
     assert stats.bios_drained >= 1, "the write was not in flight when the move began"
     assert ctl.lv_status("wf").les[0].pe == dest
     assert read_block(lv.node, lba * BLOCK_SIZE // 512) == data, "the write was lost"

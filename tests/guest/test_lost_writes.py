@@ -13,7 +13,7 @@ The seed is random unless PEMOVE_SEED is set; it is printed either way.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -24,15 +24,28 @@ from pemove.workload import scenarios
 pytestmark = pytest.mark.disks(2)
 
 
+Scenario = Callable[..., dict[str, Any]]
+Run = Callable[[Scenario, str], dict[str, Any]]
+
+
+@pytest.fixture
+def run(ctl: Control, disks: Sequence[str], seed: int) -> Run:
+    """``run(scenario, method)``: the scenario on the first two disks, its result printed."""
+
+    def run(scenario: Scenario, method: str) -> dict[str, Any]:
+        r = scenario(ctl, disks[:2], method, seed=seed)
+        print(r)
+        return r
+
+    return run
+
+
 def _clean(r: dict[str, Any]) -> None:
     assert (r["lost"], r["stale"], r["corrupt"]) == (0, 0, 0), r["verify"]
 
 
-def test_inflight_race_legacy_loses_writes(
-    ctl: Control, disks: Sequence[str], seed: int
-) -> None:
-    r = scenarios.inflight_race(ctl, disks[:2], "legacy", seed=seed)
-    print(r)
+def test_inflight_race_legacy_loses_writes(run: Run) -> None:
+    r = run(scenarios.inflight_race, "legacy")
     assert r["moves"] == 1
     # One write per writer was in flight at PE_LOCK and landed on the old PE.
     # The verifier calls it LOST when its acknowledgement falls inside the
@@ -48,31 +61,22 @@ def test_inflight_race_legacy_loses_writes(
     assert r["corrupt"] == 0, r["verify"]
 
 
-def test_inflight_race_locked_loses_nothing(
-    ctl: Control, disks: Sequence[str], seed: int
-) -> None:
-    r = scenarios.inflight_race(ctl, disks[:2], "locked", seed=seed)
-    print(r)
+def test_inflight_race_locked_loses_nothing(run: Run) -> None:
+    r = run(scenarios.inflight_race, "locked")
     assert r["moves"] == 1
     assert r["acked"] > r["writers"]
     _clean(r)
 
 
-def test_stale_cache_legacy_copies_stale_blocks(
-    ctl: Control, disks: Sequence[str], seed: int
-) -> None:
-    r = scenarios.stale_cache(ctl, disks[:2], "legacy", seed=seed)
-    print(r)
+def test_stale_cache_legacy_copies_stale_blocks(run: Run) -> None:
+    r = run(scenarios.stale_cache, "legacy")
     # every block of the LE came out of the PV's page cache at generation 1
     assert r["stale"] == r["verify"]["checked"] > 0, r["verify"]
     assert (r["lost"], r["corrupt"]) == (0, 0), r["verify"]
 
 
-def test_stale_cache_locked_loses_nothing(
-    ctl: Control, disks: Sequence[str], seed: int
-) -> None:
-    r = scenarios.stale_cache(ctl, disks[:2], "locked", seed=seed)
-    print(r)
+def test_stale_cache_locked_loses_nothing(run: Run) -> None:
+    r = run(scenarios.stale_cache, "locked")
     assert r["acked"] > 0
     _clean(r)
 

@@ -10,8 +10,6 @@ tracepoint, as device-mapper does.
 
 from __future__ import annotations
 
-import mmap
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.directio import read_direct
 from pemove.control import Control, Extent
 
 EXTENT = 8192
@@ -34,15 +33,6 @@ def diskstats(name: str) -> list[int]:
     raise AssertionError(f"{name} is not in /proc/diskstats")
 
 
-def direct_read(node: str, length: int) -> None:
-    buf = mmap.mmap(-1, length)
-    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
-    try:
-        assert os.preadv(fd, [buf], 0) == length
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.disks(2)
 def test_diskstats_count_the_lvs_io(
     ctl: Control, disks: list[str], make_lv: Callable[..., Any]
@@ -54,7 +44,7 @@ def test_diskstats_count_the_lvs_io(
         [Extent.from_path(disks[i % 2], (i // 2) * EXTENT) for i in range(4)],
     )
     before = diskstats(lv.disk_name)
-    direct_read(lv.node, 8 * MIB)
+    read_direct(lv.node, 0, 8 * MIB)
     after = diskstats(lv.disk_name)
     reads, sectors_read = after[0] - before[0], after[2] - before[2]
     assert reads >= 2, f"diskstats counted {reads} reads"
@@ -94,7 +84,7 @@ def test_blktrace_sees_the_remaps(
     """Finding 9: a read of the LV is traced as a remap from the LV to its PV."""
     pv = Extent.from_path(disks[0], 0)
     lv = make_lv("tr", EXTENT, [Extent.from_path(disks[0], 4 * EXTENT)])
-    direct_read(lv.node, MIB)
+    read_direct(lv.node, 0, MIB)
     trace = remap_trace.read_text()
     # e.g. "254,16 R 32768 + 2048 <- (252,0) 0"
     ours = [

@@ -283,15 +283,32 @@ def _figures(name: str, rec: Recording, out: Replayed) -> None:
         f.write(json.dumps(line) + "\n")
 
 
+def _record_and_replay(
+    name: str,
+    ctl: Control,
+    disks: list[str],
+    make_dm: Any,
+    figures: Figures,
+    *,
+    fixed: bool,
+) -> tuple[Recording, Replayed]:
+    """Record the moves (``fixed``: two-phase), replay every point, log the figures.
+
+    Either way at least MIN_POINTS points must be replayed, none refused or corrupt.
+    """
+    rec = _record(ctl, disks, make_dm, figures, fixed=fixed)
+    out = _replay(ctl, disks, make_dm, rec)
+    _figures(name, rec, out)
+    assert out.points >= MIN_POINTS and out.corrupt == 0 and out.refused == 0, out
+    return rec, out
+
+
 @pytest.mark.timeout(1800)
 def test_replay_crash_safe_move_loses_nothing(
     ctl: Control, disks: list[str], make_dm: Any, figures: Figures
 ) -> None:
-    rec = _record(ctl, disks, make_dm, figures, fixed=True)
-    out = _replay(ctl, disks, make_dm, rec)
-    _figures("two-phase", rec, out)
-    assert out.points >= MIN_POINTS
-    assert out.refused == 0 and out.lost == 0 and out.corrupt == 0, out
+    rec, out = _record_and_replay("two-phase", ctl, disks, make_dm, figures, fixed=True)
+    assert out.lost == 0, out
     assert any(i.startswith("killed") for i in rec.interrupted), rec.interrupted
 
 
@@ -299,8 +316,5 @@ def test_replay_crash_safe_move_loses_nothing(
 def test_replay_one_call_move_shows_the_window(
     ctl: Control, disks: list[str], make_dm: Any, figures: Figures
 ) -> None:
-    rec = _record(ctl, disks, make_dm, figures, fixed=False)
-    out = _replay(ctl, disks, make_dm, rec)
-    _figures("one-call", rec, out)
-    assert out.points >= MIN_POINTS and out.corrupt == 0 and out.refused == 0, out
+    _, out = _record_and_replay("one-call", ctl, disks, make_dm, figures, fixed=False)
     assert out.lost > 0 and out.lost_points > 0, out

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,3 +30,26 @@ class IoctlSpy:
 def ioctl_spy(monkeypatch: pytest.MonkeyPatch) -> IoctlSpy:
     """Every ioctl still reaches the kernel; ``ioctl_spy.calls`` lists their numbers."""
     return IoctlSpy(monkeypatch)
+
+
+@pytest.fixture
+def fake_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, str], Path]:
+    """``fake_tool(name, script) -> path``: ``script`` runs as ``name``, first on PATH.
+
+    ``script`` is Python whose first line is ``#!PYTHON`` (this interpreter
+    replaces the word); it lands in ``tmp_path/bin``.
+    """
+    bindir = tmp_path / "bin"
+
+    def install(name: str, script: str) -> Path:
+        if not bindir.exists():
+            bindir.mkdir()
+            monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        tool = bindir / name
+        tool.write_text(script.replace("PYTHON", sys.executable, 1))
+        tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+        return tool
+
+    return install

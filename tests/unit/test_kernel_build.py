@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,13 +45,12 @@ elif target == "all":
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    make = bindir / "make"
-    make.write_text(FAKE_MAKE.replace("PYTHON", sys.executable))
-    make.chmod(make.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+def env(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_tool: Callable[[str, str], Path],
+) -> dict[str, Path]:
+    fake_tool("make", FAKE_MAKE)
     monkeypatch.setattr(build, "compiler_version", lambda: "gcc (fake) 12.2.0")
     tree = tmp_path / "linux"
     tree.mkdir()

@@ -8,15 +8,10 @@ import pytest
 from pemove.vm import kmemleak
 
 # Captured on debug-6.12 (6.12.117-pemove-debug-045fba4f) by
-# tests/guest/test_debug_judge.py: two of the trigger's eight objects; then
-# a made-up per-cpu record (hex dump "on cpu N") from the same format.
-REPORT_6_12 = """\
-unreferenced object 0xffff88800aa43800 (size 1024):
-  comm "python", pid 68, jiffies 4295236396
-  hex dump (first 32 bytes):
-    70 65 6d 6f 76 65 2d 74 72 69 67 67 65 72 2d 6c  pemove-trigger-l
-    65 61 6b 00 00 00 00 00 00 00 00 00 00 00 00 00  eak.............
-  backtrace (crc f9778d1b):
+# tests/guest/test_debug_judge.py: two of the trigger's eight objects (one
+# backtrace, written once here); then a made-up per-cpu record (hex dump
+# "on cpu N") from the same format.
+TRIGGER_BACKTRACE = """\
     __kmalloc_cache_noprof+0x1fe/0x350
     trigger_leak+0x7e/0x130 [pemove_trigger]
     trigger_write+0x1b0/0x237 [pemove_trigger]
@@ -25,20 +20,25 @@ unreferenced object 0xffff88800aa43800 (size 1024):
     ksys_write+0xf2/0x1c0
     do_syscall_64+0x6d/0x140
     entry_SYSCALL_64_after_hwframe+0x4b/0x53
-unreferenced object 0xffff88800aa44000 (size 1024):
-  comm "python", pid 68, jiffies 4295236397
-  hex dump (first 32 bytes):
-    70 65 6d 6f 76 65 2d 74 72 69 67 67 65 72 2d 6c  pemove-trigger-l
-    65 61 6b 00 00 00 00 00 00 00 00 00 a4 81 00 00  eak.............
-  backtrace (crc 931cebf2):
-    __kmalloc_cache_noprof+0x1fe/0x350
-    trigger_leak+0x7e/0x130 [pemove_trigger]
-    trigger_write+0x1b0/0x237 [pemove_trigger]
-    full_proxy_write+0xf1/0x170
-    vfs_write+0x22a/0x1220
-    ksys_write+0xf2/0x1c0
-    do_syscall_64+0x6d/0x140
-    entry_SYSCALL_64_after_hwframe+0x4b/0x53
+"""
+
+
+def trigger_record(address: str, jiffies: int, tail: str, crc: str) -> str:
+    """One of the trigger's 1 KiB objects; ``tail``: the last 4 of its hex dump's 32 bytes."""
+    return (
+        f"unreferenced object {address} (size 1024):\n"
+        f'  comm "python", pid 68, jiffies {jiffies}\n'
+        "  hex dump (first 32 bytes):\n"
+        "    70 65 6d 6f 76 65 2d 74 72 69 67 67 65 72 2d 6c  pemove-trigger-l\n"
+        f"    65 61 6b 00 00 00 00 00 00 00 00 00 {tail}  eak.............\n"
+        f"  backtrace (crc {crc}):\n" + TRIGGER_BACKTRACE
+    )
+
+
+REPORT_6_12 = (
+    trigger_record("0xffff88800aa43800", 4295236396, "00 00 00 00", "f9778d1b")
+    + trigger_record("0xffff88800aa44000", 4295236397, "a4 81 00 00", "931cebf2")
+    + """\
 unreferenced object 0xffff8880036a2f00 (size 64):
   comm "swapper/0", pid 1, jiffies 4294892453
   hex dump (first 32 bytes on cpu 1):
@@ -47,6 +47,8 @@ unreferenced object 0xffff8880036a2f00 (size 64):
     pcpu_alloc_noprof+0x4d2/0x9e0
     some_init+0x20/0x60
 """
+)
+
 
 # The 6.1 format (mm/kmemleak.c of 6.1: addresses in the backtrace, no crc).
 REPORT_6_1 = """\

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import stat
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,12 @@ open(os.path.join(out, "..", "calls"), "a").write("make\\n")
 
 
 @pytest.fixture
-def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def checkout(tmp_path: Path, fake_tool: Callable[[str, str], Path]) -> Path:
     src = tmp_path / "tests" / "guest" / "trigger"
     src.mkdir(parents=True)
     (src / "pemove_trigger.c").write_text("/* c */\n")
     (src / "Kbuild").write_text("obj-m := pemove_trigger.o\n")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    make = bindir / "make"
-    make.write_text(FAKE_MAKE.replace("PYTHON", sys.executable))
-    make.chmod(make.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    fake_tool("make", FAKE_MAKE)
     return tmp_path
 
 

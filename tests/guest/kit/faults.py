@@ -124,6 +124,23 @@ class Load:
             interval=0.01,
         )
 
+    @contextlib.contextmanager
+    def running(self, timeout: float = 120.0) -> Iterator[Load]:
+        """The writers run for the ``with`` body; then :meth:`finish` must report clean.
+
+        The report is kept as :attr:`report`.  If the body raises, the
+        writers are abandoned instead, so that the LV closes and the body's
+        failure is the one reported.
+        """
+        self.start()
+        try:
+            yield self
+        except BaseException:
+            self.abandon()
+            raise
+        self.report = self.finish(timeout)
+        assert self.report.clean, self.report.summary()
+
     def abandon(self, timeout: float = 60.0) -> None:
         """Stop the writers without verifying: a failed test's cleanup, so the LV closes."""
         self.stop.set()
