@@ -351,7 +351,7 @@ def test_evacuate_a_shared_disk_under_io_then_reuse_it(
     user = dm.create("claim", dm.linear_table(src, sectors))
     dm.remove(user.name)
     # Nothing left to do: a second run is a no-op.
-    assert evacuate(src, timeout=120)["planned"] == 0
+    assert evacuate(src, timeout=600)["planned"] == 0
 
 
 @pytest.mark.disks(2)
