@@ -730,13 +730,6 @@ class Control:
         self._call(op, req, lv=name, le=le)
         return req
 
-    def _lock_call(self, op: str, name: str, le: int, dest: Extent | None) -> Any:
-        def fill(req: Any) -> None:
-            if dest is not None:
-                dest._fill(req.dest)
-
-        return self._le_call(op, name, le, fill)
-
     def pe_lock(self, name: str, le: int) -> int:
         """PEMOVE_IOC_PE_LOCK (2002 semantics): write back the LV's page cache, hold new writes to ``le``.
 
@@ -750,7 +743,7 @@ class Control:
         :raises errors.LVNotFound: ENOENT
         :raises errors.LVBusy: EBUSY, the LE is already locked or being moved
         """
-        return int(self._lock_call("PE_LOCK", name, le, None).bios_inflight)
+        return int(self._le_call("PE_LOCK", name, le).bios_inflight)
 
     def pe_unlock(self, name: str, le: int) -> None:
         """PEMOVE_IOC_PE_UNLOCK: release a PE_LOCK this handle took; held writes proceed.
@@ -759,7 +752,7 @@ class Control:
         :raises errors.InvalidArgument: EINVAL, LE out of range or not locked by this handle
         :raises errors.LVNotFound: ENOENT
         """
-        self._lock_call("PE_UNLOCK", name, le, None)
+        self._le_call("PE_UNLOCK", name, le)
 
     def pe_remap(self, name: str, le: int, dest: Extent) -> None:
         """PEMOVE_IOC_PE_REMAP: point LE ``le`` at ``dest``; only while this handle holds its PE_LOCK.
@@ -770,4 +763,4 @@ class Control:
         :raises errors.LVNotFound: ENOENT
         :raises errors.DeviceNotFound: ENODEV, the destination is not a block device
         """
-        self._lock_call("PE_REMAP", name, le, dest)
+        self._le_call("PE_REMAP", name, le, lambda req: dest._fill(req.dest))
