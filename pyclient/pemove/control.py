@@ -17,9 +17,9 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pemove import errors, uapi
 from pemove.errors import InvalidArgument
@@ -54,6 +54,24 @@ _NAME_LEN = _C["PEMOVE_NAME_LEN"]
 # LV_STATUS asks for this many LEs per call; big enough to need one call for
 # most LVs, small enough that the buffer stays modest.
 _STATUS_BATCH = 4096
+
+_T = TypeVar("_T")
+
+
+def _bit(word: str, flag: str) -> property:
+    """A read-only bool: the uapi constant ``flag`` is set in ``self.<word>``."""
+    mask = _C[flag]
+    return property(lambda self: bool(getattr(self, word) & mask))
+
+
+def _from_struct(cls: type[_T], c: Any, **given: Any) -> _T:
+    """Dataclass ``cls`` from struct ``c``.
+
+    The uapi names the out fields as the result classes do, so every field
+    not in ``given`` is the struct's integer of the same name.
+    """
+    read = {f.name: int(getattr(c, f.name)) for f in fields(cls) if f.name not in given}
+    return cls(**read, **given)
 
 
 @dataclass(frozen=True)
@@ -128,35 +146,18 @@ class VersionInfo:
         """The module's interface version."""
         return (self.major, self.minor, self.patch)
 
-    @property
-    def pe_move(self) -> bool:
-        """PE_MOVE (the locked copy) is enabled."""
-        return bool(self.features & _C["PEMOVE_FEAT_PE_MOVE"])
-
-    @property
-    def legacy_lock(self) -> bool:
-        """PE_LOCK, PE_REMAP and PE_UNLOCK are available."""
-        return bool(self.features & _C["PEMOVE_FEAT_LEGACY_LOCK"])
-
-    @property
-    def notrack(self) -> bool:
-        """LVs can be created without in-flight tracking."""
-        return bool(self.features & _C["PEMOVE_FEAT_NOTRACK"])
-
-    @property
-    def live_move(self) -> bool:
-        """PE_MOVE takes ``mode="live"`` (interface 1.1)."""
-        return bool(self.features & _C["PEMOVE_FEAT_LIVE_MOVE"])
-
-    @property
-    def two_phase(self) -> bool:
-        """PE_MOVE can stop in sync, and PE_MOVE_END finishes it (1.1)."""
-        return bool(self.features & _C["PEMOVE_FEAT_TWO_PHASE"])
-
-    @property
-    def pv_reserve(self) -> bool:
-        """LV_CREATE takes a reserved metadata area per PV (1.1)."""
-        return bool(self.features & _C["PEMOVE_FEAT_PV_RESERVE"])
+    #: PE_MOVE (the locked copy) is enabled.
+    pe_move = _bit("features", "PEMOVE_FEAT_PE_MOVE")
+    #: PE_LOCK, PE_REMAP and PE_UNLOCK are available.
+    legacy_lock = _bit("features", "PEMOVE_FEAT_LEGACY_LOCK")
+    #: LVs can be created without in-flight tracking.
+    notrack = _bit("features", "PEMOVE_FEAT_NOTRACK")
+    #: PE_MOVE takes ``mode="live"`` (interface 1.1).
+    live_move = _bit("features", "PEMOVE_FEAT_LIVE_MOVE")
+    #: PE_MOVE can stop in sync, and PE_MOVE_END finishes it (1.1).
+    two_phase = _bit("features", "PEMOVE_FEAT_TWO_PHASE")
+    #: LV_CREATE takes a reserved metadata area per PV (1.1).
+    pv_reserve = _bit("features", "PEMOVE_FEAT_PV_RESERVE")
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,8 @@ class LVInfo:
     pv_count: int | None = None
     reserve_bytes: int | None = None
 
-    @property
-    def notrack(self) -> bool:
-        """The LV was created without in-flight tracking."""
-        return bool(self.flags & _C["PEMOVE_LV_NOTRACK"])
+    #: The LV was created without in-flight tracking.
+    notrack = _bit("flags", "PEMOVE_LV_NOTRACK")
 
     @property
     def size_bytes(self) -> int:
@@ -227,12 +226,32 @@ class LVCounters:
 
     @classmethod
     def _from_c(cls, c: Any) -> LVCounters:
-        # Every field is a counter of the same name in pemove_lv_counters.
-        return cls(**{f.name: int(getattr(c, f.name)) for f in fields(cls)})
+        return _from_struct(cls, c)
+
+
+class _LEState:
+    """What the PEMOVE_LE_* bits in ``self.state`` say about an LE.
+
+    LV_STATUS and MOVE_STATUS report the same bits, so both results read
+    them here.
+    """
+
+    #: PE_MOVE holds all new bios.
+    locked = _bit("state", "PEMOVE_LE_LOCKED")
+    #: PE_LOCK holds new writes.
+    wrlocked = _bit("state", "PEMOVE_LE_WRLOCKED")
+    #: A PE_MOVE owns this LE.
+    moving = _bit("state", "PEMOVE_LE_MOVING")
+    #: A live move is copying it: writes wait by chunk, reads go on.
+    copying = _bit("state", "PEMOVE_LE_COPYING")
+    #: A move is in sync: writes reach both PEs until PE_MOVE_END.
+    synced = _bit("state", "PEMOVE_LE_SYNCED")
+    #: The synced move belongs to no control file (PE_MOVE_END DETACH).
+    detached = _bit("state", "PEMOVE_LE_DETACHED")
 
 
 @dataclass(frozen=True)
-class LEStatus:
+class LEStatus(_LEState):
     """One logical extent: where it lives and what is happening to it."""
 
     le: int
@@ -240,36 +259,6 @@ class LEStatus:
     state: int
     inflight: int
     held: int
-
-    @property
-    def locked(self) -> bool:
-        """PE_MOVE holds all new bios."""
-        return bool(self.state & _C["PEMOVE_LE_LOCKED"])
-
-    @property
-    def wrlocked(self) -> bool:
-        """PE_LOCK holds new writes."""
-        return bool(self.state & _C["PEMOVE_LE_WRLOCKED"])
-
-    @property
-    def moving(self) -> bool:
-        """A PE_MOVE owns this LE."""
-        return bool(self.state & _C["PEMOVE_LE_MOVING"])
-
-    @property
-    def copying(self) -> bool:
-        """A live move is copying it: writes wait by chunk, reads go on."""
-        return bool(self.state & _C["PEMOVE_LE_COPYING"])
-
-    @property
-    def synced(self) -> bool:
-        """A move is in sync: writes reach both PEs until PE_MOVE_END."""
-        return bool(self.state & _C["PEMOVE_LE_SYNCED"])
-
-    @property
-    def detached(self) -> bool:
-        """The synced move belongs to no control file (PE_MOVE_END DETACH)."""
-        return bool(self.state & _C["PEMOVE_LE_DETACHED"])
 
 
 @dataclass(frozen=True)
@@ -353,7 +342,7 @@ class MoveEnd:
 
 
 @dataclass(frozen=True)
-class MoveProgress:
+class MoveProgress(_LEState):
     """A move in progress, as MOVE_STATUS reports it (``state`` 0: none).
 
     :ivar state: the LE's PEMOVE_LE_* bits
@@ -372,20 +361,8 @@ class MoveProgress:
     max_wait_ns: int
     elapsed_ns: int
 
-    @property
-    def active(self) -> bool:
-        """A move owns the LE."""
-        return bool(self.state & _C["PEMOVE_LE_MOVING"])
-
-    @property
-    def synced(self) -> bool:
-        """The move is in sync and waits for PE_MOVE_END."""
-        return bool(self.state & _C["PEMOVE_LE_SYNCED"])
-
-    @property
-    def detached(self) -> bool:
-        """The synced move belongs to no control file."""
-        return bool(self.state & _C["PEMOVE_LE_DETACHED"])
+    #: A move owns the LE (the same as :attr:`moving`).
+    active = _LEState.moving
 
 
 def _str(c_array: Any) -> str:
@@ -510,17 +487,8 @@ class Control:
         """
         req = self._new("VERSION")
         self._call("VERSION", req)
-        return VersionInfo(
-            major=int(req.hdr.version[0]),
-            minor=int(req.hdr.version[1]),
-            patch=int(req.hdr.version[2]),
-            features=int(req.features),
-            max_extents=int(req.max_extents),
-            copy_chunk_sectors=int(req.copy_chunk_sectors),
-            chunk_min_sectors=int(req.chunk_min_sectors),
-            chunk_max_sectors=int(req.chunk_max_sectors),
-            chunk_default_sectors=int(req.chunk_default_sectors),
-        )
+        major, minor, patch = (int(part) for part in req.hdr.version)
+        return _from_struct(VersionInfo, req, major=major, minor=minor, patch=patch)
 
     def lv_create(
         self,
@@ -695,30 +663,19 @@ class Control:
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        op = "PE_MOVE"
-        req = self._new(op)
-        req.name = _name_bytes(name, op)
-        req.le = le
-        dest._fill(req.dest)
         flags = _C["PEMOVE_MOVE_LIVE"] if mode == "live" else 0
         if sync_only:
             flags |= _C["PEMOVE_MOVE_SYNC_ONLY"]
-        req.move_flags = flags
-        req.chunk_sectors = chunk_sectors
-        self._call(op, req, lv=name, le=le)
-        return MoveStats(
-            bytes_copied=int(req.bytes_copied),
-            hold_ns=int(req.hold_ns),
-            copy_ns=int(req.copy_ns),
-            bios_drained=int(req.bios_drained),
-            bios_held=int(req.bios_held),
-            mode=mode,
-            chunk_sectors=int(req.chunk_sectors),
-            max_wait_ns=int(req.max_wait_ns),
-            switch_ns=int(req.switch_ns),
-            writes_mirrored=int(req.writes_mirrored),
-            writes_waited=int(req.writes_waited),
-            synced=sync_only,
+
+        def fill(req: Any) -> None:
+            dest._fill(req.dest)
+            req.move_flags = flags
+            req.chunk_sectors = chunk_sectors
+
+        req = self._le_call("PE_MOVE", name, le, fill)
+        # PE_MOVE waits for every bio in flight: none is left not waited for.
+        return _from_struct(
+            MoveStats, req, bios_not_waited=0, mode=mode, synced=sync_only
         )
 
     def pe_move_end(self, name: str, le: int, op: EndOp) -> MoveEnd:
@@ -736,19 +693,12 @@ class Control:
         """
         if op not in _END_OPS:
             raise ValueError(f"op must be one of {', '.join(_END_OPS)}, not {op!r}")
-        ioc = "PE_MOVE_END"
-        req = self._new(ioc)
-        req.name = _name_bytes(name, ioc)
-        req.le = le
-        req.op = _END_OPS[op]
-        self._call(ioc, req, lv=name, le=le)
-        return MoveEnd(
-            op=op,
-            dest=Extent._from_c(req.dest),
-            switch_ns=int(req.switch_ns),
-            writes_mirrored=int(req.writes_mirrored),
-            max_wait_ns=int(req.max_wait_ns),
-        )
+
+        def fill(req: Any) -> None:
+            req.op = _END_OPS[op]
+
+        req = self._le_call("PE_MOVE_END", name, le, fill)
+        return _from_struct(MoveEnd, req, op=op, dest=Extent._from_c(req.dest))
 
     def move_status(self, name: str, le: int) -> MoveProgress:
         """PEMOVE_IOC_MOVE_STATUS: how far the move of LE ``le`` is (state 0: none).
@@ -756,35 +706,27 @@ class Control:
         :raises errors.LVNotFound: ENOENT
         :raises errors.InvalidArgument: EINVAL, LE out of range
         """
-        op = "MOVE_STATUS"
-        req = self._new(op)
-        req.name = _name_bytes(name, op)
-        req.le = le
-        self._call(op, req, lv=name, le=le)
-        state = int(req.state)
+        req = self._le_call("MOVE_STATUS", name, le)
         mode: Mode | None = None
-        if state:
+        if req.state:
             mode = "live" if int(req.move_flags) & _C["PEMOVE_MOVE_LIVE"] else "whole"
-        return MoveProgress(
-            state=state,
+        return _from_struct(
+            MoveProgress,
+            req,
             mode=mode,
             source=Extent._from_c(req.source),
             dest=Extent._from_c(req.dest),
-            total_sectors=int(req.total_sectors),
-            copied_sectors=int(req.copied_sectors),
-            chunk_sectors=int(req.chunk_sectors),
-            writes_mirrored=int(req.writes_mirrored),
-            writes_waited=int(req.writes_waited),
-            max_wait_ns=int(req.max_wait_ns),
-            elapsed_ns=int(req.elapsed_ns),
         )
 
-    def _lock_call(self, op: str, name: str, le: int, dest: Extent | None) -> Any:
+    def _le_call(
+        self, op: str, name: str, le: int, fill: Callable[[Any], None] | None = None
+    ) -> Any:
+        """Issue ``op`` on LE ``le`` of LV ``name``; ``fill`` sets the other in fields."""
         req = self._new(op)
         req.name = _name_bytes(name, op)
         req.le = le
-        if dest is not None:
-            dest._fill(req.dest)
+        if fill is not None:
+            fill(req)
         self._call(op, req, lv=name, le=le)
         return req
 
@@ -801,7 +743,7 @@ class Control:
         :raises errors.LVNotFound: ENOENT
         :raises errors.LVBusy: EBUSY, the LE is already locked or being moved
         """
-        return int(self._lock_call("PE_LOCK", name, le, None).bios_inflight)
+        return int(self._le_call("PE_LOCK", name, le).bios_inflight)
 
     def pe_unlock(self, name: str, le: int) -> None:
         """PEMOVE_IOC_PE_UNLOCK: release a PE_LOCK this handle took; held writes proceed.
@@ -810,7 +752,7 @@ class Control:
         :raises errors.InvalidArgument: EINVAL, LE out of range or not locked by this handle
         :raises errors.LVNotFound: ENOENT
         """
-        self._lock_call("PE_UNLOCK", name, le, None)
+        self._le_call("PE_UNLOCK", name, le)
 
     def pe_remap(self, name: str, le: int, dest: Extent) -> None:
         """PEMOVE_IOC_PE_REMAP: point LE ``le`` at ``dest``; only while this handle holds its PE_LOCK.
@@ -821,4 +763,4 @@ class Control:
         :raises errors.LVNotFound: ENOENT
         :raises errors.DeviceNotFound: ENODEV, the destination is not a block device
         """
-        self._lock_call("PE_REMAP", name, le, dest)
+        self._le_call("PE_REMAP", name, le, lambda req: dest._fill(req.dest))

@@ -168,6 +168,9 @@ _IO_ERRNOS = frozenset(
 
 _MODULE_HINT = "Load the module: 'modprobe pemove' or 'insmod kmod/pemove.ko' (build it with 'make kmod')"
 _ROOT_HINT = "Run as root (the control node needs CAP_SYS_ADMIN)"
+_NO_DEVICE_HINT = (
+    "A PV major:minor is not an existing block device; check the device names"
+)
 
 _EINVAL_HINTS = {
     "LV_CREATE": (
@@ -221,63 +224,68 @@ _EBUSY_DEFAULT = (
 )
 
 
+# Errnos whose class and hint do not depend on the operation.
+_BY_ERRNO: dict[int, tuple[type[PemoveError], str]] = {
+    E.EPERM: (PermissionDenied, _ROOT_HINT),
+    E.EACCES: (PermissionDenied, _ROOT_HINT),
+    E.EOPNOTSUPP: (
+        NotSupported,
+        "The LV was created with --no-track (PEMOVE_LV_NOTRACK), which has no in-flight tracking and "
+        "cannot move or lock extents; create it without --no-track",
+    ),
+    E.EEXIST: (
+        LVExists,
+        "Choose another name, or remove the existing LV first ('pemove remove NAME')",
+    ),
+    E.ENOENT: (
+        LVNotFound,
+        "No LV has that name; 'pemove list' shows the LVs that exist",
+    ),
+    E.ELOOP: (
+        UnusableDevice,
+        "The device is a pemove LV: an LV cannot be a PV or a move destination, of itself or of another "
+        "LV; use the disk underneath",
+    ),
+    E.EMEDIUMTYPE: (
+        UnusableDevice,
+        "The device is zoned (host-managed); pemove LVs need conventional devices",
+    ),
+    E.ENODEV: (DeviceNotFound, _NO_DEVICE_HINT),
+    E.ENXIO: (DeviceNotFound, _NO_DEVICE_HINT),
+    E.EINTR: (Interrupted, "A fatal signal stopped the move; nothing changed, retry"),
+    E.ENOMEM: (
+        OutOfMemory,
+        "The kernel could not allocate what the command needs (an LV, or a move's buffers); nothing "
+        "changed; free memory, or use fewer or larger extents",
+    ),
+    E.EFAULT: (
+        PemoveError,
+        "The kernel could not read or write the request: a client bug, please report it",
+    ),
+}
+
+# Errnos whose hint depends on the operation: the class, the hints by
+# operation, and the hint for any other operation.
+_BY_OP: dict[int, tuple[type[PemoveError], dict[str, str], str]] = {
+    E.ENOTTY: (NotSupported, _ENOTTY_HINTS, _ENOTTY_DEFAULT),
+    E.EINVAL: (InvalidArgument, _EINVAL_HINTS, _EINVAL_DEFAULT),
+    E.EBUSY: (LVBusy, _EBUSY_HINTS, _EBUSY_DEFAULT),
+}
+
+_MOVE_OPS = ("PE_MOVE", "PE_MOVE_END", "legacy move")
+
+
 def _hint(err: int, op: str) -> tuple[type[PemoveError], str]:
     """Choose the exception class and the hint for ``err`` from ``op``."""
-    if err in (E.EPERM, E.EACCES):
-        return PermissionDenied, _ROOT_HINT
-    if err == E.ENOTTY:
-        return NotSupported, _ENOTTY_HINTS.get(op, _ENOTTY_DEFAULT)
-    if err == E.EOPNOTSUPP:
-        return NotSupported, (
-            "The LV was created with --no-track (PEMOVE_LV_NOTRACK), which has no in-flight tracking and "
-            "cannot move or lock extents; create it without --no-track"
-        )
-    if err == E.EINVAL:
-        return InvalidArgument, _EINVAL_HINTS.get(op, _EINVAL_DEFAULT)
-    if err == E.EEXIST:
-        return (
-            LVExists,
-            "Choose another name, or remove the existing LV first ('pemove remove NAME')",
-        )
-    if err == E.ENOENT:
-        if op == "open":
-            return ModuleNotLoaded, _MODULE_HINT
-        return LVNotFound, "No LV has that name; 'pemove list' shows the LVs that exist"
-    if err == E.EBUSY:
-        return LVBusy, _EBUSY_HINTS.get(op, _EBUSY_DEFAULT)
-    if err == E.ELOOP:
-        return UnusableDevice, (
-            "The device is a pemove LV: an LV cannot be a PV or a move destination, of itself or of another "
-            "LV; use the disk underneath"
-        )
-    if err == E.EMEDIUMTYPE:
-        return UnusableDevice, (
-            "The device is zoned (host-managed); pemove LVs need conventional devices"
-        )
-    if err in (E.ENODEV, E.ENXIO):
-        if op == "open":
-            return ModuleNotLoaded, _MODULE_HINT
-        return (
-            DeviceNotFound,
-            "A PV major:minor is not an existing block device; check the device names",
-        )
-    if err == E.EINTR:
-        return (
-            Interrupted,
-            "A fatal signal stopped the move; nothing changed, retry",
-        )
-    if err == E.ENOMEM:
-        return (
-            OutOfMemory,
-            "The kernel could not allocate what the command needs (an LV, or a move's buffers); nothing "
-            "changed; free memory, or use fewer or larger extents",
-        )
-    if err == E.EFAULT:
-        return (
-            PemoveError,
-            "The kernel could not read or write the request: a client bug, please report it",
-        )
-    if err in _IO_ERRNOS and op in ("PE_MOVE", "PE_MOVE_END", "legacy move"):
+    # A missing control node: the module is not loaded, whatever the errno.
+    if op == "open" and err in (E.ENOENT, E.ENODEV, E.ENXIO):
+        return ModuleNotLoaded, _MODULE_HINT
+    if err in _BY_ERRNO:
+        return _BY_ERRNO[err]
+    if err in _BY_OP:
+        cls, hints, default = _BY_OP[err]
+        return cls, hints.get(op, default)
+    if err in _IO_ERRNOS and op in _MOVE_OPS:
         return MoveIOError, (
             "The copy, a mirrored write to the destination or the destination flush failed; the map is "
             "unchanged and the data is still on the old PE. Check the destination device (dmesg) and retry "

@@ -56,16 +56,23 @@ def iocost_ratios(
     return out
 
 
-def _iocost(doc: dict[str, Any]) -> dict[str, Any]:
-    warm = set(doc.get("warmup_reps", [0]))
-    runs = [r for r in doc.get("runs", []) if r["rep"] not in warm]
+def _workloads_and_candidates(
+    doc: dict[str, Any], runs: list[dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """The workloads in the document's order, the candidates in the order they ran.
+
+    Without a workload list, the workloads the runs name, sorted.
+    """
     workloads = [w["name"] for w in doc.get("workloads", [])] or sorted(
         {r["workload"] for r in runs}
     )
-    cands: list[str] = []
-    for r in runs:
-        if r["candidate"] not in cands:
-            cands.append(r["candidate"])
+    return workloads, list(dict.fromkeys(r["candidate"] for r in runs))
+
+
+def _iocost(doc: dict[str, Any]) -> dict[str, Any]:
+    warm = set(doc.get("warmup_reps", [0]))
+    runs = [r for r in doc.get("runs", []) if r["rep"] not in warm]
+    workloads, cands = _workloads_and_candidates(doc, runs)
     lat: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
     elapsed: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
     warmups: dict[tuple[str, str], float | None] = {}
@@ -110,13 +117,7 @@ def _iocost(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _iopath(doc: dict[str, Any]) -> dict[str, Any]:
     runs = doc.get("runs", [])
-    workloads = [w["name"] for w in doc.get("workloads", [])] or sorted(
-        {r["workload"] for r in runs}
-    )
-    cands: list[str] = []
-    for r in runs:
-        if r["candidate"] not in cands:
-            cands.append(r["candidate"])
+    workloads, cands = _workloads_and_candidates(doc, runs)
     by: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in runs:
         by[(r["workload"], r["candidate"])][r["rep"]] = r

@@ -21,17 +21,26 @@ def _pyplot() -> Any:
     return plt
 
 
-def _iocost(plt: Any, agg: dict[str, Any], path: Path) -> None:
-    ic = agg["iocost"]
-    wls, cands = ic["workloads"], ic["candidates"]
-    rows = {(r["workload"], r["candidate"]): r for r in ic["rows"]}
-    virtual = agg.get("clocks", {}).get("iocost") == "virtual"
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _candidate_bars(plt: Any, section: dict[str, Any], metric: str) -> tuple[Any, Any]:
+    """One bar per workload and candidate: the ``metric`` median, min-max whiskers.
+
+    ``section`` is an aggregated phase with ``workloads``, ``candidates``
+    and one row per workload and candidate (iocost, iopath).
+    """
+    wls, cands = section["workloads"], section["candidates"]
+    rows = {(r["workload"], r["candidate"]): r for r in section["rows"]}
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / max(len(cands), 1)
     for i, cand in enumerate(cands):
         meds, lo, hi = [], [], []
         for wl in wls:
-            s = rows.get((wl, cand), {}).get("ns_per_io", {})
+            s = rows.get((wl, cand), {}).get(metric, {})
             m = s.get("median") or 0.0
             meds.append(m)
             lo.append(m - (s.get("min") or m))
@@ -39,7 +48,14 @@ def _iocost(plt: Any, agg: dict[str, Any], path: Path) -> None:
         xs = [j + (i - (len(cands) - 1) / 2) * width for j in range(len(wls))]
         ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=cand)
     ax.set_xticks(range(len(wls)))
-    ax.set_xticklabels(wls)
+    return fig, ax
+
+
+def _iocost(plt: Any, agg: dict[str, Any], path: Path) -> None:
+    ic = agg["iocost"]
+    virtual = agg.get("clocks", {}).get("iocost") == "virtual"
+    fig, ax = _candidate_bars(plt, ic, "ns_per_io")
+    ax.set_xticklabels(ic["workloads"])
     ax.set_ylabel(
         "instructions (virtual ns) per IO" if virtual else "wall-clock ns per IO"
     )
@@ -48,36 +64,18 @@ def _iocost(plt: Any, agg: dict[str, Any], path: Path) -> None:
         f"({'deterministic, ' if virtual else ''}{ic.get('ios')} IOs/run, min-max bars)"
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _iopath(plt: Any, agg: dict[str, Any], path: Path) -> None:
     io = agg["iopath"]
-    wls, cands = io["workloads"], io["candidates"]
-    rows = {(r["workload"], r["candidate"]): r for r in io["rows"]}
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    width = 0.8 / max(len(cands), 1)
-    for i, cand in enumerate(cands):
-        meds, lo, hi = [], [], []
-        for wl in wls:
-            s = rows.get((wl, cand), {}).get("vs_raw", {})
-            m = s.get("median") or 0.0
-            meds.append(m)
-            lo.append(m - (s.get("min") or m))
-            hi.append((s.get("max") or m) - m)
-        xs = [j + (i - (len(cands) - 1) / 2) * width for j in range(len(wls))]
-        ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=cand)
+    fig, ax = _candidate_bars(plt, io, "vs_raw")
     ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(wls)))
-    ax.set_xticklabels(wls, rotation=20, ha="right")
+    ax.set_xticklabels(io["workloads"], rotation=20, ha="right")
     ax.set_ylabel("IOPS / raw brd (same repeat)")
     ax.set_title(f"IO-path overhead on {agg['kernel']} (TCG; ratios, min-max bars)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _move(plt: Any, agg: dict[str, Any], path: Path) -> None:
@@ -107,9 +105,7 @@ def _move(plt: Any, agg: dict[str, Any], path: Path) -> None:
     ax2.set_ylabel("seconds per move (median)")
     ax2.set_title("Move time vs PE size")
     fig.suptitle(f"{agg['kernel']} (TCG, brd)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _stall(plt: Any, agg: dict[str, Any], path: Path) -> None:
@@ -139,9 +135,7 @@ def _stall(plt: Any, agg: dict[str, Any], path: Path) -> None:
         f"IO latency idle and during whole, live and pvmove moves of a "
         f"{st['extent_mib']} MiB LE on {agg['kernel']}"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _scaling(plt: Any, agg: dict[str, Any], path: Path) -> None:
@@ -192,9 +186,7 @@ def _scaling(plt: Any, agg: dict[str, Any], path: Path) -> None:
         ax2.set_title("Memory per tracked LV")
         ax2.legend(fontsize=8)
     fig.suptitle(f"Scaling on {agg['kernel']} (TCG, brd)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def write_plots(agg: dict[str, Any], stem: Path) -> list[Path]:

@@ -109,7 +109,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
                 extent_sectors,
                 extents,
                 notrack=args.no_track,
-                timeout=args.wait if args.wait > 0 else None,
+                timeout=_node_timeout(args),
                 pv_reserved_sectors=reserved if ctl.version().pv_reserve else 0,
             )
         except errors.NodeTimeout as exc:
@@ -354,6 +354,22 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_wait(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--wait SECONDS``: how long to wait for ``what``, the new device nodes."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help=f"wait this long for {what} (0: do not wait; default 60)",
+    )
+
+
+def _node_timeout(args: argparse.Namespace) -> float | None:
+    """``--wait`` as the timeout of :mod:`pemove.lvs`: None for 0, do not wait."""
+    return args.wait if args.wait > 0 else None
+
+
 def register(subparsers: Any) -> None:
     """Add ``create``, ``remove``, ``list``, ``status`` and ``move`` to the ``pemove`` parser."""
     p = _parser(
@@ -395,13 +411,7 @@ def register(subparsers: Any) -> None:
         help="write no on-disk metadata: raw PVs, extents from sector 0; the map lives only "
         "in the kernel (lost at reboot)",
     )
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="wait this long for the LV's device node (0: do not wait; default 60)",
-    )
+    _add_wait(p, "the LV's device node")
     _add_json(p)
     p.set_defaults(func=_cmd_create)
 

@@ -15,7 +15,13 @@ from typing import Any
 
 from pemove import errors, exitcodes, lvs
 from pemove.cli import output
-from pemove.cli.lv import _add_json, _parser, _reports_errors
+from pemove.cli.lv import (
+    _add_json,
+    _add_wait,
+    _node_timeout,
+    _parser,
+    _reports_errors,
+)
 from pemove.control import Control
 from pemove.metadata import activate as act
 from pemove.metadata import assemble
@@ -102,7 +108,7 @@ def _cmd_activate(args: argparse.Namespace) -> int:
     if not wanted and not args.names:
         print("pemove activate: no pemove metadata found", file=sys.stderr)
     with Control() as ctl:
-        done = act.activate(ctl, wanted, timeout=args.wait if args.wait > 0 else None)
+        done = act.activate(ctl, wanted, timeout=_node_timeout(args))
     if args.json:
         output.print_json(
             {
@@ -173,13 +179,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="wait this long for each LV's node (0: do not wait)",
-    )
+    _add_wait(p, "each LV's node")
     _add_json(p)
     p.set_defaults(func=_cmd_activate)
 

@@ -14,18 +14,9 @@ class MetadataError(PemoveError):
 
     ``errno`` is EUCLEAN (damaged or inconsistent), ENODEV (a PV is missing),
     ENOENT (no such LV in any metadata) or EEXIST (a name already taken).
+    It takes :class:`~pemove.errors.PemoveError`'s arguments; the metadata
+    code passes ``lv`` at most, never ``le``.
     """
-
-    def __init__(
-        self,
-        err: int,
-        op: str,
-        hint: str,
-        *,
-        lv: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        super().__init__(err, op, hint, lv=lv, detail=detail)
 
 
 EUCLEAN = errno.EUCLEAN
