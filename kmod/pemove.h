@@ -179,6 +179,8 @@ struct pemove_le {
 	dev_t dev;			/* ... (its dev_t, for the scans) ... */
 	sector_t start;			/* ... and first sector on it */
 	struct bio_list held;		/* bios waiting for the LE to unlock */
+	struct bio_list parked;		/* done, completion waits for the end */
+	u32 nr_parked;			/* bios on @parked */
 	struct pemove_move *move;	/* while a move owns the LE */
 };
 
@@ -358,6 +360,8 @@ int pemove_le_claim(struct pemove_le *le, u32 bits, struct pemove_move *m,
 bool pemove_le_drained(struct pemove_le *le);
 unsigned int pemove_le_split_shift(struct pemove_le *le);
 u32 pemove_le_take_held(struct pemove_le *le, struct bio_list *held);
+bool pemove_le_park(struct pemove_le *le, struct bio *done);
+void pemove_le_unpark(struct pemove_le *le, struct bio_list *done);
 u32 pemove_le_release(struct pemove_le *le, u32 bits, struct bio_list *held);
 u32 pemove_le_synced(struct pemove_le *le, struct pemove_move *m,
 		     struct bio_list *held);
@@ -405,6 +409,7 @@ int pemove_copy_wait(struct pemove_copy_buf *buf);
 /* pemove_io.c: the bio path */
 void pemove_submit_bio(struct bio *bio);
 void pemove_resubmit(struct bio_list *bios);
+void pemove_complete_parked(struct bio_list *done);
 void pemove_flush_work(struct work_struct *work);
 void pemove_stat_add(struct pemove_lv *lv, enum pemove_stat idx, u64 n);
 

@@ -96,8 +96,28 @@ static void pemove_clone_endio(struct bio *clone)
 	 */
 	if (wake)
 		wake_up(&lv->wait);
-	if (last)
-		pemove_io_done(p, switched);
+	if (!last)
+		return;
+	/*
+	 * Before the switch, a failed destination leg of a detached move
+	 * parks the write: it completes when PE_MOVE_END ends the move,
+	 * after userspace recorded the source as the LE's home again.
+	 */
+	if (unlikely(p->mirrored && !switched && p->dst_status &&
+		     p->dst_status != BLK_STS_NOTSUPP) &&
+	    pemove_le_park(p->le, &p->clone))
+		return;
+	pemove_io_done(p, switched);
+}
+
+/* Complete the parked writes of an ended move, with their source status. */
+void pemove_complete_parked(struct bio_list *done)
+{
+	struct bio *clone;
+
+	while ((clone = bio_list_pop(done)))
+		pemove_io_done(container_of(clone, struct pemove_io, clone),
+			       false);
 }
 
 /* A clone of @bio to @sector of @pv, which the caller pinned (io_ref). */

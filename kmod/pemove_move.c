@@ -227,14 +227,22 @@ static void pemove_move_abort(struct pemove_move *m,
 	struct pemove_lv *lv = m->lv;
 	struct bio_list bios = BIO_EMPTY_LIST;
 
+	struct bio_list parked = BIO_EMPTY_LIST;
+
 	pemove_move_stop_mirroring(m, &bios);
 	pemove_resubmit(&bios);
 	wait_event(lv->wait, pemove_move_idle(m, false, true));
+	/*
+	 * The destination's IO is done, so no write can be parked after
+	 * this; WRLOCKED is set only by a failed destination of this move.
+	 */
 	m->held += pemove_le_release(m->le, PEMOVE_LE_LOCKED |
-				     PEMOVE_LE_MOVING | PEMOVE_LE_COPYING |
-				     PEMOVE_LE_SYNCED | PEMOVE_LE_DETACHED,
-				     &bios);
+				     PEMOVE_LE_WRLOCKED | PEMOVE_LE_MOVING |
+				     PEMOVE_LE_COPYING | PEMOVE_LE_SYNCED |
+				     PEMOVE_LE_DETACHED, &bios);
+	pemove_le_unpark(m->le, &parked);
 	m->hold_ns = ktime_to_ns(ktime_sub(ktime_get(), m->started));
+	pemove_complete_parked(&parked);
 	pemove_resubmit(&bios);
 	atomic64_inc(&lv->moves_failed);
 	if (res)
@@ -432,6 +440,28 @@ static struct pemove_move *pemove_move_take(struct pemove_file *pf,
 	return ret ? ERR_PTR(ret) : m;
 }
 
+/*
+ * COMMIT of a detached move whose destination failed: the move stays, its
+ * writes held, and the error is returned.  Userspace may have recorded the
+ * destination; only PE_MOVE_END ABORT, once it recorded the source again,
+ * lets writes reach the source alone.  Returns 0 for any other move.
+ */
+static int pemove_move_keep_failed(struct pemove_move *m,
+				   struct pemove_move_result *res)
+{
+	struct pemove_le *le = m->le;
+	int err = 0;
+
+	spin_lock_irq(&le->lock);
+	if (m->error && (le->state & PEMOVE_LE_DETACHED)) {
+		err = m->error;
+		m->ending = false;
+		pemove_move_result(m, res);
+	}
+	spin_unlock_irq(&le->lock);
+	return err;
+}
+
 static void pemove_move_disown(struct pemove_file *owner, struct pemove_move *m)
 {
 	if (!owner)
@@ -460,16 +490,30 @@ int pemove_pe_move_end(struct pemove_file *pf, struct pemove_lv *lv, u32 index,
 	pemove_move_disown(owner, m);
 
 	if (op == PEMOVE_END_DETACH) {
+		/*
+		 * A failed move is not detached: its writes went to the source
+		 * alone, so userspace must never record its destination.
+		 */
 		spin_lock_irq(&le->lock);
-		m->owner = NULL;
-		m->ending = false;
-		WRITE_ONCE(le->state, le->state | PEMOVE_LE_DETACHED);
-		pemove_move_result(m, res);
+		ret = m->error;
+		if (!ret) {
+			m->owner = NULL;
+			m->ending = false;
+			WRITE_ONCE(le->state, le->state | PEMOVE_LE_DETACHED);
+			pemove_move_result(m, res);
+		}
 		spin_unlock_irq(&le->lock);
-		return 0;
+		if (!ret)
+			return 0;
+		pemove_move_abort(m, res);
+		pemove_move_unbusy(lv);
+		return ret;
 	}
 
 	if (op == PEMOVE_END_COMMIT) {
+		ret = pemove_move_keep_failed(m, res);
+		if (ret)
+			return ret;
 		ret = pemove_move_switch(m, res, since);
 	} else {
 		pemove_move_abort(m, res);

@@ -62,6 +62,7 @@ void pemove_le_init(struct pemove_le *le, struct pemove_pv *pv, sector_t start)
 {
 	spin_lock_init(&le->lock);
 	bio_list_init(&le->held);
+	bio_list_init(&le->parked);
 	le->pv = pv;
 	le->dev = pv->dev;
 	le->start = start;
@@ -197,6 +198,15 @@ unsigned int pemove_le_end_io(struct pemove_le *le, struct pemove_move *m,
 				if (!m->error)
 					m->error = blk_status_to_errno(status);
 				m->aborting = true;
+				/*
+				 * Userspace may have recorded the destination
+				 * of a detached move as the LE's home: no
+				 * write may reach the source alone until it
+				 * recorded the source again (PE_MOVE_END).
+				 */
+				if (le->state & PEMOVE_LE_DETACHED)
+					WRITE_ONCE(le->state, le->state |
+						   PEMOVE_LE_WRLOCKED);
 			}
 			if (!--m->dst_inflight && (ending || m->aborting))
 				wake |= PEMOVE_WAKE_MOVE;
@@ -291,6 +301,36 @@ u32 pemove_le_take_held(struct pemove_le *le, struct bio_list *held)
 }
 
 /*
+ * A mirrored write whose destination leg failed is done: park it, so that
+ * it completes only when the move ends, if the move is detached (see
+ * pemove_le_end_io()).  Returns whether @done was parked.
+ */
+bool pemove_le_park(struct pemove_le *le, struct bio *done)
+{
+	unsigned long flags;
+	bool park;
+
+	spin_lock_irqsave(&le->lock, flags);
+	park = le->state & PEMOVE_LE_DETACHED;
+	if (park) {
+		bio_list_add(&le->parked, done);
+		le->nr_parked++;
+	}
+	spin_unlock_irqrestore(&le->lock, flags);
+	return park;
+}
+
+/* The move ended: hand the parked bios to the caller, to complete. */
+void pemove_le_unpark(struct pemove_le *le, struct bio_list *done)
+{
+	spin_lock_irq(&le->lock);
+	bio_list_merge(done, &le->parked);
+	bio_list_init(&le->parked);
+	le->nr_parked = 0;
+	spin_unlock_irq(&le->lock);
+}
+
+/*
  * Clear @bits on @le (and let go of its move, if PEMOVE_LE_MOVING is among
  * them), and move the held bios to @held for the caller to resubmit once it
  * has dropped its locks; their count is returned.
@@ -345,7 +385,7 @@ void pemove_le_status(struct pemove_le *le, struct pemove_le_status *st)
 	st->pe.sector = le->start;
 	st->state = le->state;
 	st->inflight = le->inflight;
-	st->held = le->nr_held;
+	st->held = le->nr_held + le->nr_parked;
 	if (le->move)
 		st->held += le->move->nr_waiting[0] + le->move->nr_waiting[1];
 	spin_unlock_irq(&le->lock);

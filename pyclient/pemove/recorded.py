@@ -33,7 +33,7 @@ from pemove import errors
 from pemove.control import Control, Extent
 from pemove.legacy import ProgressCallback
 from pemove.metadata.layout import RESERVED_SECTORS
-from pemove.metadata.model import PendingMove
+from pemove.metadata.model import PE, PendingMove
 from pemove.metadata.store import Store
 from pemove.move import MoveResult, _locked_move
 
@@ -43,6 +43,26 @@ __all__ = ["move_recorded", "move_then_record", "resume"]
 def _without_move(store: Store, le: int) -> None:
     rec = store.record
     store.update(rec.next(moves=tuple(m for m in rec.moves if m.le != le)))
+
+
+def _roll_back(ctl: Control, store: Store, le: int, old: PE) -> None:
+    """The destination failed after the switch record: name ``old`` again, then ABORT.
+
+    The module holds the LE's writes (and completes none whose destination
+    leg failed) from the failure until this ABORT, so no write reaches the
+    source alone while the metadata names the destination.  If the
+    metadata write fails, the move is left held for :func:`resume`.
+    """
+    rec = store.record
+    back = list(rec.map)
+    back[le] = old
+    store.update(
+        rec.next(map=tuple(back), moves=tuple(m for m in rec.moves if m.le != le))
+    )
+    try:
+        ctl.pe_move_end(rec.name, le, "abort")
+    except errors.InvalidArgument:
+        pass  # no move any more: a module that aborted it at the COMMIT
 
 
 def _switch_and_commit(ctl: Control, store: Store, le: int) -> None:
@@ -60,10 +80,7 @@ def _switch_and_commit(ctl: Control, store: Store, le: int) -> None:
     try:
         ctl.pe_move_end(rec.name, le, "commit")
     except errors.MoveIOError:
-        # The module aborted the move: the source is the LE's home again.
-        back = list(store.record.map)
-        back[le] = old
-        store.update(store.record.next(map=tuple(back), moves=others))
+        _roll_back(ctl, store, le, old)
         raise
     _without_move(store, le)
 
@@ -181,7 +198,15 @@ def resume(ctl: Control, store: Store, *, chunk_sectors: int = 0) -> list[str]:
                 done.append(f"LE {le}: copied again and moved to {dest}")
             continue
         if progress.detached:
-            ctl.pe_move_end(lv, le, "commit")
+            try:
+                ctl.pe_move_end(lv, le, "commit")
+            except errors.MoveIOError as exc:
+                _roll_back(ctl, store, le, move.other)
+                done.append(
+                    f"LE {le}: the destination failed ({exc.errno_name}); "
+                    f"rolled back to {store.extent(move.other)}"
+                )
+                continue
             _without_move(store, le)
             done.append(f"LE {le}: committed the detached mirror, freed the old PE")
         elif kernel_pe == store.extent(store.record.map[le]):

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit.directio import read_direct, write_in_thread
+from kit.directio import read_direct, write_direct, write_in_thread
 from kit.faults import Load, clean_les, move_in_thread, spawn_mover
-from pemove import errors
+from pemove import errors, uapi
 from pemove.control import Control, Extent
 from pemove.wait import wait_until
 from pemove.workload import blockfmt, dm
@@ -214,6 +214,62 @@ def test_destination_fails_during_mirrored_writes(
     assert status.les[0].pe == Extent.from_path(disks[0], 0)
     assert status.info.pv_count == 1 and clean_les(status)
     assert status.counters.moves_failed == 1
+
+
+@pytest.mark.disks(2)
+def test_a_detached_mirrors_failed_destination_holds_writes_until_abort(
+    ctl: Control,
+    disks: list[str],
+    make_lv: Callable[..., Any],
+    make_dm: Callable[[str, str], Any],
+) -> None:
+    """Once detached, userspace may have recorded the destination as the LE's home.
+
+    So when the destination then fails, no write may be acknowledged from
+    the source alone: the write whose destination leg failed, and every
+    write after it, waits; COMMIT fails with EIO and leaves the move; ABORT
+    (sent once the metadata names the source again) completes them on the
+    source.  Without the hold (the module before it) the write completed at
+    once, and a crash then, with the metadata naming the destination, lost it.
+    """
+    dst = make_dm("hold", dm.linear_table(disks[1], 4 * EXTENT))
+    lv = make_lv("hd", EXTENT, [Extent.from_path(disks[0], 0)])
+    source = Extent.from_path(disks[0], 0)
+    wrlocked = uapi.const["PEMOVE_LE_WRLOCKED"]
+    write_direct(lv.node, 0, b"\x11" * BLOCK_SIZE)
+    stats = ctl.pe_move(
+        "hd", 0, Extent(dst.major, dst.minor, 0), mode="live", sync_only=True
+    )
+    assert stats.synced
+    ctl.pe_move_end("hd", 0, "detach")
+    try:
+        dst.reload(dm.error_table(4 * EXTENT))
+        new = b"\x22" * BLOCK_SIZE
+        with (
+            write_in_thread(lv.node, 0, new, timeout=60) as first,
+            write_in_thread(lv.node, 8 * BLOCK_SIZE, new, timeout=60) as second,
+        ):
+            first.join(3)
+            second.join(0.5)
+            assert first.is_alive() and second.is_alive(), (
+                "a write was acknowledged from the source alone while the "
+                "detached mirror's destination had failed"
+            )
+            le = ctl.lv_status("hd").les[0]
+            assert le.state & wrlocked and le.held == 2, le
+            with pytest.raises(errors.MoveIOError) as exc:
+                ctl.pe_move_end("hd", 0, "commit")
+            assert exc.value.errno == errno.EIO
+            assert ctl.move_status("hd", 0).detached, "COMMIT let the failed move go"
+            assert first.is_alive() and second.is_alive()
+            ctl.pe_move_end("hd", 0, "abort")
+    finally:
+        if ctl.move_status("hd", 0).active:
+            ctl.pe_move_end("hd", 0, "abort")
+    assert read_block(lv.node, 0) == new and read_block(lv.node, 64) == new
+    status = ctl.lv_status("hd")
+    assert status.les[0].pe == source and clean_les(status)
+    assert status.info.pv_count == 1 and status.counters.moves_failed == 1
 
 
 @pytest.mark.disks(2)

@@ -61,10 +61,13 @@ class FakeControl:
         if op == "detach":
             self.state |= 0x20
         elif op == "commit":
-            self.state = 0
             if self.fail_commit:
+                # The module keeps a failed detached move, writes held, for ABORT.
                 raise errors.MoveIOError(5, "PE_MOVE_END", "")
+            self.state = 0
             self.pe_now[le] = self._dest
+        elif op == "abort":
+            self.state = 0
         return MoveEnd(op, self._dest, 0, 0, 0)  # type: ignore[arg-type]
 
     def move_status(self, lv: str, le: int) -> MoveProgress:
@@ -110,8 +113,13 @@ def test_a_failed_commit_rolls_the_metadata_back() -> None:
     ctl = FakeControl(log, fail_commit=True)
     with pytest.raises(errors.MoveIOError):
         recorded.move_recorded(ctl, store, 1, _ext(B, 2048))  # type: ignore[arg-type]
-    assert log[-1] == ("meta", [str(_ext(A, 2048)), str(_ext(A, 4096))], [])
-    assert store.record.pvs == (A,)
+    # The source is recorded again before ABORT lets the held writes go to it.
+    assert log[-3:] == [
+        ("END", "commit"),
+        ("meta", [str(_ext(A, 2048)), str(_ext(A, 4096))], []),
+        ("END", "abort"),
+    ]
+    assert store.record.pvs == (A,) and ctl.state == 0
 
 
 def test_resume_in_each_state() -> None:
@@ -151,3 +159,27 @@ def test_resume_in_each_state() -> None:
     ctl._dest = _ext(B, 2048)
     done = recorded.resume(ctl, store)  # type: ignore[arg-type]
     assert log[0] == ("END", "commit") and store.record.moves == ()
+
+
+def test_resume_of_a_detached_mirror_whose_destination_failed_rolls_back() -> None:
+    log: list[Any] = []
+    rec = _record()
+    switched = LVRecord(
+        **{
+            **rec.__dict__,
+            "pvs": (A, B),
+            "map": (PE(0, 2048), PE(1, 2048)),
+            "moves": (PendingMove(1, "switched", PE(0, 4096)),),
+        }
+    )
+    store = FakeStore(switched, log)
+    ctl = FakeControl(log, state=0x4 | 0x10 | 0x20, fail_commit=True)
+    ctl._dest = _ext(B, 2048)
+    done = recorded.resume(ctl, store)  # type: ignore[arg-type]
+    assert "rolled back" in done[0] and "EIO" in done[0]
+    assert [e[0] if e[0] == "meta" else e[1] for e in log] == [
+        "commit",
+        "meta",
+        "abort",
+    ]
+    assert store.record.map[1] == PE(0, 4096) and store.record.moves == ()
