@@ -515,3 +515,7 @@ def test_stack_frames_skips_stale_words_and_stops_at_the_dump_end() -> None:
     ]
     assert kmsg.stack_frames(_INJECTED, after="no such line") == []
     assert kmsg.stack_frames("no trace here") == []
+
+
+def test_an_injected_failure_and_its_stack_are_no_splat() -> None:
+    assert kmsg.first_splat(_INJECTED) is None

@@ -134,11 +134,14 @@ EXPECT_WINDOW = 3000
 _EXPECT_CLOSE = re.compile(re.escape(EXPECT_END) + r"|\bpemove-test: (?:begin|end) ")
 
 #: Messages that look alarming but are expected in this harness: I/O errors
-#: from dm-flakey/dm-error under a PV are what the fault tests inject.
+#: from dm-flakey/dm-error under a PV are what the fault tests inject, and
+#: a FAULT_INJECTION report (with its stack) is printed only for a failure
+#: someone armed on purpose (failslab, fail_make_request, fail-nth).
 DEFAULT_ALLOW: tuple[str, ...] = (
     r"I/O error, dev ",
     r"Buffer I/O error on dev",
     r"critical (?:medium|target) error",
+    r"FAULT_INJECTION: forcing a failure",
 )
 
 
