@@ -146,6 +146,29 @@ def test_move_ratios_and_targets():
     assert slow["live_vs_whole"]["met"] is False
 
 
+def test_moves_that_empty_their_source_pv_are_the_release_not_the_copy():
+    """The emptying samples give release_ms and stay out of the copy's rates."""
+    mbs = (64 << 20) / 1e6
+    doc = _moves(1.0, 1.1, limit_bps=mbs * 1e6 / 0.95)
+    for rep in range(3):
+        for mode in ("live", "whole"):
+            doc["samples"].append(
+                {
+                    "method": f"pemove-{mode}", "pe_mib": 64, "rep": 3 + rep,
+                    "seconds": 1.012, "bytes": 64 << 20, "hold_ns": 0,
+                    "copy_ns": 10**9, "max_wait_ns": 0, "empties_source": True,
+                }
+            )  # fmt: skip
+    agg = aggregate.aggregate({"move": doc})
+    row = agg["move"]["rows"][0]
+    assert row["pemove-live"]["n"] == 3
+    assert row["live_vs_limit"] == pytest.approx(0.95)
+    assert row["live_release_ms"] == pytest.approx(12.0)
+    assert row["whole_empties_ms"]["median"] == pytest.approx(1012.0)
+    md = markdown.markdown(agg)
+    assert "**The PV release.**" in md and "| 64 | 1012" in md
+
+
 def test_old_move_samples_read_as_whole_mode():
     doc = _moves(1.0, 1.0)
     for s in doc["samples"]:

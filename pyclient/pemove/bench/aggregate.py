@@ -146,8 +146,10 @@ def _tool(sample: dict[str, Any]) -> str:
 
 def _moves(doc: dict[str, Any]) -> dict[str, Any]:
     by: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    # Moves that emptied their source PV: the copy plus the PV's release.
+    emptying: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for s in doc.get("samples", []):
-        by[(s["pe_mib"], _tool(s))].append(s)
+        (emptying if s.get("empties_source") else by)[(s["pe_mib"], _tool(s))].append(s)
     limit = doc.get("device_limit") or {}
     limit_mbs = limit["limit_bps"] / 1e6 if limit.get("limit_bps") else None
     rows = []
@@ -165,6 +167,15 @@ def _moves(doc: dict[str, Any]) -> dict[str, Any]:
             row[f"{mode}_copy_ms"] = summarize(s["copy_ns"] / 1e6 for s in pm)
             row[f"{mode}_max_wait_ms"] = summarize(
                 s.get("max_wait_ns", 0) / 1e6 for s in pm
+            )
+            # What emptying the source PV adds: medians, emptying minus held.
+            em = summarize(
+                s["seconds"] * 1e3 for s in emptying.get((mib, f"pemove-{mode}"), [])
+            )
+            held = row[f"pemove-{mode}_seconds"]["median"]
+            row[f"{mode}_empties_ms"] = em
+            row[f"{mode}_release_ms"] = (
+                em["median"] - held * 1e3 if em["median"] is not None and held else None
             )
         for mode in ("whole", "live"):
             p = row[f"pemove-{mode}"]
