@@ -10,6 +10,11 @@
  * waited for through pv->io_ref, and it is closed, which gives the exclusive
  * claim back before pemove_pv_put() returns: another user (mkfs, dmsetup,
  * another LV) can claim an evacuated disk at once.
+ *
+ * That wait is the kill of a percpu_ref, so it lasts an RCU grace period:
+ * about 11 ms on one vCPU at HZ=250, most of a small move that empties its
+ * source PV.  It is paid once per PV released, not per extent moved, and
+ * closing later instead would leave the disk busy after PE_MOVE returned.
  */
 #include "pemove.h"
 

@@ -167,6 +167,8 @@ def test_moves_that_empty_their_source_pv_are_the_release_not_the_copy():
     assert row["whole_empties_ms"]["median"] == pytest.approx(1012.0)
     md = markdown.markdown(agg)
     assert "**The PV release.**" in md and "| 64 | 1012" in md
+    # Moves without foreground IO never wait a write: no verdict from them.
+    assert "live_max_wait" not in agg["targets"]
 
 
 def test_old_move_samples_read_as_whole_mode():
