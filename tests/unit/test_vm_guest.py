@@ -112,10 +112,14 @@ def test_a_suspected_leak_fails_a_passing_command(tmp_path, monkeypatch):
     assert status["exit"] == 0 and "after-command" in status["error"]
 
 
-def test_emulated_guest_relaxes_only_the_soft_lockup_watchdog(tmp_path, monkeypatch):
+def test_emulated_guest_relaxes_the_lockup_and_rcu_stall_detectors(
+    tmp_path, monkeypatch
+):
+    """Under TCG the lockup and RCU stall detectors wait longer; the hung-task one is armed."""
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     armed: list[str] = []
     monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: armed.append("hung"))
     monkeypatch.setattr(guest, "relax_lockup_watchdog", lambda: armed.append("soft"))
+    monkeypatch.setattr(guest, "relax_rcu_stall_timeout", lambda: armed.append("rcu"))
     guest.main(["--results", str(tmp_path), "--emulated", "--", "true"])
-    assert armed == ["hung", "soft"]
+    assert armed == ["hung", "soft", "rcu"]
