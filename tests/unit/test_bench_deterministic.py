@@ -76,6 +76,17 @@ def test_iocost_jobs_are_fixed_counts_with_a_fixed_seed():
     assert f"--io_size={20000 * 4096}" in job
 
 
+def test_every_iocost_fio_call_starts_with_a_prime_job_it_drops(monkeypatch):
+    wl = iocost.IOCOST_WORKLOADS[1]
+    args = iocost.primed("/dev/ram1", wl, size=32 << 20)
+    assert args[: len(iocost.fixed_args())] == iocost.fixed_args()
+    assert "--name=prime" in args and f"--number_ios={iocost.PRIME_IOS}" in args
+    monkeypatch.setattr(
+        iocost.fio, "run", lambda a, t: [{"name": "prime"}, {"name": "raw"}]
+    )
+    assert iocost.run_primed(args, 1.0) == [{"name": "raw"}]
+
+
 # -- io cost ----------------------------------------------------------------------
 
 
