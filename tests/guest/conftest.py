@@ -18,7 +18,8 @@ Markers:
 - ``@pytest.mark.disks(n)``: the test needs ``n`` disks; skipped with fewer.
 
 Fixtures: ``module``, ``ctl``, ``disks``, ``make_lv``, ``make_dm``, ``seed``
-(per file) and ``figures`` (per session).
+(per file), ``figures`` (per session), and ``rig``, which holds the first
+six for a move test.
 
 The helpers behind the fixtures are in ``kit/``.
 """
@@ -29,13 +30,16 @@ import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from kit.cleanup import remove_leftovers
 from kit.figures import Figures
 from kit.module import Module
 from pemove.vm import devkmsg, guest, kmsg
+
+if TYPE_CHECKING:
+    from kit.rig import Rig
 
 IN_GUEST = guest.in_guest()
 HERE = Path(__file__).resolve().parent
@@ -232,6 +236,16 @@ def make_dm() -> Callable[[str, str], Any]:
         return dm.create(name, table)
 
     return make
+
+
+@pytest.fixture
+def rig(request: pytest.FixtureRequest) -> Rig:
+    """A :class:`kit.rig.Rig`: the fixtures its fields name, and a move test's set-up."""
+    from dataclasses import fields
+
+    from kit.rig import Rig
+
+    return Rig(**{f.name: request.getfixturevalue(f.name) for f in fields(Rig)})
 
 
 @pytest.fixture(params=["whole", "live"])

@@ -10,44 +10,36 @@ insmod/rmmod cycles leave no node, sysfs entry or slab cache behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kit.faults import Load, clean_les, move_in_thread
-from kit.figures import Figures
+from kit.faults import clean_les, move_in_thread
 from kit.module import Module
+from kit.rig import EXTENT, Rig
 from pemove import errors, lvs
 from pemove.control import Control, Extent, LVInfo
 from pemove.vm import guest
 from pemove.wait import wait_until
-from pemove.workload import dm
-from pemove.workload.blockfmt import BLOCK_SIZE
 
-EXTENT_SECTORS = 8192  # 4 MiB: four copy chunks
-BLOCKS_PER_LE = EXTENT_SECTORS * 512 // BLOCK_SIZE
+# An EXTENT (4 MiB) is four copy chunks.
 
 
 @pytest.fixture
-def slow_dest(disks: list[str], make_dm: Any) -> dm.DmDevice:
+def slow_dest(rig: Rig) -> Extent:
     """A destination on disk 1 whose writes take 300 ms: moves onto it last seconds."""
-    return make_dm(
-        "slow", dm.delay_table(disks[1], 8 * EXTENT_SECTORS, read_ms=0, write_ms=300)
-    )
+    return rig.slow(write_ms=300, extents=8)
 
 
 @pytest.fixture
-def two_le_lv(disks: list[str], make_lv: Callable[..., LVInfo]) -> LVInfo:
+def two_le_lv(rig: Rig) -> LVInfo:
     """LV ``c``: two LEs on disk 0."""
-    return make_lv(
-        "c",
-        EXTENT_SECTORS,
-        [Extent.from_path(disks[0], 0), Extent.from_path(disks[0], EXTENT_SECTORS)],
-    )
+    return rig.lv("c", 2)
 
 
 def _wait_moving(ctl: Control, lv: str, le: int, timeout: float = 20.0) -> None:
@@ -59,65 +51,49 @@ def _wait_moving(ctl: Control, lv: str, le: int, timeout: float = 20.0) -> None:
     )
 
 
-@pytest.mark.disks(2)
-def test_same_le_twice_one_gets_ebusy(
-    ctl: Control,
-    two_le_lv: LVInfo,
-    slow_dest: dm.DmDevice,
-    figures: Figures,
-    mode: str,
-) -> None:
-    th, out = move_in_thread(
-        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures, mode=mode
-    )
-    _wait_moving(ctl, "c", 0)
-    with pytest.raises(errors.PemoveError) as exc, figures.move():
-        ctl.pe_move(
-            "c", 0, Extent(slow_dest.major, slow_dest.minor, 2 * EXTENT_SECTORS)
-        )
-    assert exc.value.errno == errno.EBUSY
+@contextlib.contextmanager
+def _le0_moving(rig: Rig, dest: Extent, mode: str) -> Iterator[None]:
+    """LE 0 of ``c`` moving onto ``dest`` on another control file, for the body;
+    then that move must have succeeded."""
+    th, out = move_in_thread("c", 0, dest, rig.figures, mode=mode)
+    _wait_moving(rig.ctl, "c", 0)
+    yield
     th.join(120)
     assert "stats" in out, out
-    assert ctl.lv_status("c").les[0].pe == Extent(slow_dest.major, slow_dest.minor, 0)
+
+
+@pytest.mark.disks(2)
+def test_same_le_twice_one_gets_ebusy(
+    rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
+) -> None:
+    ctl, figures = rig.ctl, rig.figures
+    with _le0_moving(rig, slow_dest, mode):
+        with pytest.raises(errors.PemoveError) as exc, figures.move():
+            ctl.pe_move("c", 0, replace(slow_dest, sector=2 * EXTENT))
+        assert exc.value.errno == errno.EBUSY
+    assert ctl.lv_status("c").les[0].pe == slow_dest
 
 
 @pytest.mark.disks(2)
 def test_same_destination_twice_is_refused(
-    ctl: Control,
-    two_le_lv: LVInfo,
-    slow_dest: dm.DmDevice,
-    figures: Figures,
-    mode: str,
+    rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
 ) -> None:
     """Two LEs moved onto the same PE at once: the second is refused (EINVAL)."""
-    dest = Extent(slow_dest.major, slow_dest.minor, 0)
-    th, out = move_in_thread("c", 0, dest, figures, mode=mode)
-    _wait_moving(ctl, "c", 0)
-    with pytest.raises(errors.PemoveError) as exc, figures.move():
-        ctl.pe_move("c", 1, dest, mode=mode)  # type: ignore[arg-type]
-    assert exc.value.errno == errno.EINVAL
-    th.join(120)
-    assert "stats" in out, out
+    ctl, figures = rig.ctl, rig.figures
+    with _le0_moving(rig, slow_dest, mode):
+        with pytest.raises(errors.PemoveError) as exc, figures.move():
+            ctl.pe_move("c", 1, slow_dest, mode=mode)  # type: ignore[arg-type]
+        assert exc.value.errno == errno.EINVAL
 
 
 @pytest.mark.disks(2)
 def test_different_les_at_once_both_move(
-    ctl: Control,
-    two_le_lv: LVInfo,
-    slow_dest: dm.DmDevice,
-    figures: Figures,
-    mode: str,
+    rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
 ) -> None:
-    lv = two_le_lv
-    load = Load(
-        lv.node, "c", BLOCKS_PER_LE, [0, 1], 2, figures=figures, writers=2, seed=11
-    )
+    ctl, figures = rig.ctl, rig.figures
+    load = rig.load(two_le_lv, seed=11)
     load.start()
-    slow = slow_dest
-    dests = [
-        Extent(slow.major, slow.minor, 0),
-        Extent(slow.major, slow.minor, 4 * EXTENT_SECTORS),
-    ]
+    dests = [slow_dest, replace(slow_dest, sector=4 * EXTENT)]
     moves = [move_in_thread("c", le, dests[le], figures, mode=mode) for le in (0, 1)]
     for th, _ in moves:
         th.join(120)
@@ -131,15 +107,11 @@ def test_different_les_at_once_both_move(
 
 @pytest.mark.disks(2)
 def test_remove_while_io_and_while_moving_is_ebusy(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., LVInfo],
-    slow_dest: dm.DmDevice,
-    figures: Figures,
-    mode: str,
+    rig: Rig, slow_dest: Extent, mode: str
 ) -> None:
-    lv = make_lv("c", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
-    load = Load(lv.node, "c", BLOCKS_PER_LE, [0], 1, figures=figures, writers=1, seed=3)
+    ctl = rig.ctl
+    lv = rig.lv("c")
+    load = rig.load(lv, writers=1, seed=3)
     load.start()
     load.wait_writes(10)
     with pytest.raises(errors.PemoveError) as exc:
@@ -153,35 +125,19 @@ def test_remove_while_io_and_while_moving_is_ebusy(
         30,
         "the LV to be closed",
     )
-    th, out = move_in_thread(
-        "c", 0, Extent(slow_dest.major, slow_dest.minor, 0), figures, mode=mode
-    )
-    _wait_moving(ctl, "c", 0)
-    with pytest.raises(errors.PemoveError) as exc:
-        ctl.lv_remove("c")  # nobody has it open, but a move runs
-    assert exc.value.errno == errno.EBUSY
-    th.join(120)
-    assert "stats" in out, out
+    with _le0_moving(rig, slow_dest, mode):
+        with pytest.raises(errors.PemoveError) as exc:
+            ctl.lv_remove("c")  # nobody has it open, but a move runs
+        assert exc.value.errno == errno.EBUSY
     assert [lv.name for lv in ctl.lv_list()] == ["c"]
 
 
 @pytest.mark.disks(2)
-def test_create_remove_loop_beside_io_and_moves(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., LVInfo],
-    figures: Figures,
-    mode: str,
-) -> None:
+def test_create_remove_loop_beside_io_and_moves(rig: Rig, mode: str) -> None:
     """LVs come and go 20 times while another LV is written and its LEs moved."""
-    lv = make_lv(
-        "busy",
-        EXTENT_SECTORS,
-        [Extent.from_path(disks[0], i * EXTENT_SECTORS) for i in range(2)],
-    )
-    load = Load(
-        lv.node, "busy", BLOCKS_PER_LE, [0, 1], 2, figures=figures, writers=2, seed=21
-    )
+    ctl = rig.ctl
+    lv = rig.lv("busy", 2)
+    load = rig.load(lv, seed=21)
     load.start()
     stop = threading.Event()
     moved: list[int] = []
@@ -195,11 +151,11 @@ def test_create_remove_loop_beside_io_and_moves(
                     le = i % 2
                     # ping-pong each LE between disk 1 and its home on disk 0
                     dest = (
-                        Extent.from_path(disks[1], (10 + le) * EXTENT_SECTORS)
+                        rig.pe(1, (10 + le) * EXTENT)
                         if i % 4 < 2
-                        else Extent.from_path(disks[0], le * EXTENT_SECTORS)
+                        else rig.pe(0, le * EXTENT)
                     )
-                    with figures.move():
+                    with rig.figures.move():
                         c.pe_move("busy", le, dest, mode=mode)  # type: ignore[arg-type]
                     moved.append(le)
                     i += 1
@@ -211,12 +167,7 @@ def test_create_remove_loop_beside_io_and_moves(
     try:
         for i in range(20):
             name = f"tmp{i}"
-            lvs.create(
-                ctl,
-                name,
-                EXTENT_SECTORS,
-                [Extent.from_path(disks[1], (20 + i % 3) * EXTENT_SECTORS)],
-            )
+            lvs.create(ctl, name, EXTENT, [rig.pe(1, (20 + i % 3) * EXTENT)])
             ctl.lv_remove(name)
     finally:
         stop.set()
@@ -232,7 +183,7 @@ def test_create_remove_loop_beside_io_and_moves(
 @pytest.mark.disks(1)
 def test_rmmod_refused_while_an_lv_exists(module: Module, disks: list[str]) -> None:
     with Control() as c:
-        lvs.create(c, "pin", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
+        lvs.create(c, "pin", EXTENT, [Extent.from_path(disks[0], 0)])
     # The LV holds a module reference: delete_module(2) says "would block".
     with pytest.raises(OSError) as exc:
         guest.delete_module(module.name)
@@ -274,7 +225,7 @@ def test_insmod_rmmod_cycles_leave_nothing(module: Module, disks: list[str]) -> 
     for cycle in range(5):
         module.reload()
         with Control() as c:
-            lvs.create(c, "cy", EXTENT_SECTORS, [Extent.from_path(disks[0], 0)])
+            lvs.create(c, "cy", EXTENT, [Extent.from_path(disks[0], 0)])
             c.lv_remove("cy")
         try:
             guest.delete_module(module.name)

@@ -21,21 +21,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kit.directio import read_direct, write_direct, write_in_thread
-from kit.faults import Load, clean_les, move_in_thread, spawn_mover
+from kit.faults import clean_les, move_in_thread, spawn_mover
+from kit.rig import EXTENT, LE_BLOCKS, Rig, at
 from pemove import errors, uapi
 from pemove.control import Control, Extent
 from pemove.wait import wait_until
 from pemove.workload import blockfmt, dm
 from pemove.workload.blockfmt import BLOCK_SIZE
 
-EXTENT = 8192  # 4 MiB
-LE_BLOCKS = EXTENT * 512 // BLOCK_SIZE
 CHUNK = 64  # 32 KiB chunks: many windows per LE
 
 
@@ -95,28 +93,17 @@ class Readers:
 
 
 @pytest.mark.disks(2)
-def test_reads_are_never_held(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    figures: Any,
-    seed: int,
-) -> None:
+def test_reads_are_never_held(rig: Rig) -> None:
     """Readers and writers on the moving LE: the live move holds no read; the whole move does."""
-    slow = make_dm("slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=20))
-    lv = make_lv("rd", EXTENT, [Extent.from_path(disks[0], 0)])
-    load = Load(lv.node, "rd", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
-    with load.running(), Readers(lv.node, 0) as readers:
+    ctl = rig.ctl
+    slow = rig.slow(write_ms=20)
+    lv = rig.lv("rd")
+    with rig.load(lv).running(), Readers(lv.node, 0) as readers:
         before = ctl.lv_status("rd").counters
-        live = ctl.pe_move(
-            "rd", 0, Extent(slow.major, slow.minor, 0), mode="live", chunk_sectors=256
-        )
+        live = ctl.pe_move("rd", 0, slow, mode="live", chunk_sectors=256)
         mid = ctl.lv_status("rd").counters
         assert readers.reads > 0
-        whole = ctl.pe_move(
-            "rd", 0, Extent.from_path(disks[0], 2 * EXTENT), mode="whole"
-        )
+        whole = ctl.pe_move("rd", 0, rig.pe(0, 2 * EXTENT), mode="whole")
         after = ctl.lv_status("rd").counters
     print(f"live: {live}\nwhole: {whole}")
     assert mid.reads_held - before.reads_held == 0, "the live move held a read"
@@ -128,19 +115,13 @@ def test_reads_are_never_held(
 
 
 @pytest.mark.disks(2)
-def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-) -> None:
+def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(rig: Rig) -> None:
     """A write to the chunk in the window waits for it, then reaches both PEs."""
-    slow = make_dm(
-        "slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=800)
-    )
-    src = Extent.from_path(disks[0], 0)
-    lv = make_lv("wc", EXTENT, [src])
-    dest = Extent(slow.major, slow.minor, 0)
+    ctl = rig.ctl
+    slow = rig.delayed(write_ms=800)
+    src = rig.pe(0)
+    lv = rig.make_lv("wc", EXTENT, [src])
+    dest = at(slow)
     out: dict[str, Any] = {}
 
     def mover() -> None:
@@ -171,7 +152,7 @@ def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(
     assert "error" not in out, out
     assert out["stats"].writes_waited >= 1 and out["stats"].max_wait_ns > 0
     # Both PEs hold it: the source (authoritative until the switch) and the copy.
-    assert read_block(disks[0], src.sector + target) == data
+    assert read_block(rig.disks[0], src.sector + target) == data
     assert read_block(slow.node, target) == data
     with Control() as c:
         c.pe_move_end("wc", 0, "commit")
@@ -181,24 +162,16 @@ def test_a_write_to_the_chunk_being_copied_waits_and_lands_on_both(
 
 @pytest.mark.disks(2)
 @pytest.mark.kmsg_allow(r"I/O error", r"Buffer I/O error", r"pemove: .*move of LE")
-def test_destination_fails_during_mirrored_writes(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    figures: Any,
-    seed: int,
-) -> None:
+def test_destination_fails_during_mirrored_writes(rig: Rig) -> None:
     """The destination dies while writes are mirrored: they still succeed, COMMIT is EIO,
     the map is unchanged, the destination is released, nothing is lost."""
-    dst = make_dm("dst", dm.linear_table(disks[1], 4 * EXTENT))
-    lv = make_lv("mf", EXTENT, [Extent.from_path(disks[0], 0)])
-    load = Load(lv.node, "mf", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
+    ctl = rig.ctl
+    dst = rig.linear("dst")
+    lv = rig.lv("mf")
+    load = rig.load(lv)
     with load.running():
         load.wait_writes(10)
-        stats = ctl.pe_move(
-            "mf", 0, Extent(dst.major, dst.minor, 0), mode="live", sync_only=True
-        )
+        stats = ctl.pe_move("mf", 0, at(dst), mode="live", sync_only=True)
         assert stats.synced
         assert ctl.lv_status("mf").les[0].synced
         mirrored = ctl.lv_status("mf").counters.writes_mirrored
@@ -211,17 +184,14 @@ def test_destination_fails_during_mirrored_writes(
         assert exc.value.errno == errno.EIO
         load.wait_writes(10)
     status = ctl.lv_status("mf")
-    assert status.les[0].pe == Extent.from_path(disks[0], 0)
+    assert status.les[0].pe == rig.pe(0)
     assert status.info.pv_count == 1 and clean_les(status)
     assert status.counters.moves_failed == 1
 
 
 @pytest.mark.disks(2)
 def test_a_detached_mirrors_failed_destination_holds_writes_until_abort(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
+    rig: Rig,
 ) -> None:
     """Once detached, userspace may have recorded the destination as the LE's home.
 
@@ -232,14 +202,13 @@ def test_a_detached_mirrors_failed_destination_holds_writes_until_abort(
     source.  Without the hold (the module before it) the write completed at
     once, and a crash then, with the metadata naming the destination, lost it.
     """
-    dst = make_dm("hold", dm.linear_table(disks[1], 4 * EXTENT))
-    lv = make_lv("hd", EXTENT, [Extent.from_path(disks[0], 0)])
-    source = Extent.from_path(disks[0], 0)
+    ctl = rig.ctl
+    dst = rig.linear("hold")
+    lv = rig.lv("hd")
+    source = rig.pe(0)
     wrlocked = uapi.const["PEMOVE_LE_WRLOCKED"]
     write_direct(lv.node, 0, b"\x11" * BLOCK_SIZE)
-    stats = ctl.pe_move(
-        "hd", 0, Extent(dst.major, dst.minor, 0), mode="live", sync_only=True
-    )
+    stats = ctl.pe_move("hd", 0, at(dst), mode="live", sync_only=True)
     assert stats.synced
     ctl.pe_move_end("hd", 0, "detach")
     try:
@@ -273,21 +242,12 @@ def test_a_detached_mirrors_failed_destination_holds_writes_until_abort(
 
 
 @pytest.mark.disks(2)
-def test_sigkill_mid_copy(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    figures: Any,
-    seed: int,
-) -> None:
+def test_sigkill_mid_copy(rig: Rig) -> None:
     """SIGKILL while a live move copies: it stops at the next chunk, the map is unchanged."""
-    slow = make_dm(
-        "slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=100)
-    )
-    lv = make_lv("sk", EXTENT, [Extent.from_path(disks[0], 0)])
-    load = Load(lv.node, "sk", LE_BLOCKS, [0], 1, figures=figures, seed=seed)
-    dest = Extent(slow.major, slow.minor, 0)
+    ctl = rig.ctl
+    dest = rig.slow(write_ms=100)
+    lv = rig.lv("sk")
+    load = rig.load(lv)
     with load.running():
         with spawn_mover("sk", 0, dest, "live", chunk_sectors=64) as mover:
             wait_until(
@@ -300,33 +260,22 @@ def test_sigkill_mid_copy(
             assert mover.wait(60) == -signal.SIGKILL
         load.wait_writes(10)
     status = ctl.lv_status("sk")
-    assert status.les[0].pe == Extent.from_path(disks[0], 0)
+    assert status.les[0].pe == rig.pe(0)
     assert clean_les(status) and status.info.pv_count == 1
 
 
 @pytest.mark.disks(3)
-def test_two_les_of_one_lv_move_at_once(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    figures: Any,
-    seed: int,
-) -> None:
+def test_two_les_of_one_lv_move_at_once(rig: Rig) -> None:
     """LE 0 copies slowly; LE 1 moves meanwhile and finishes first: neither waits on the other."""
-    slow = make_dm("slow", dm.delay_table(disks[1], 4 * EXTENT, read_ms=0, write_ms=50))
-    lv = make_lv(
-        "two", EXTENT, [Extent.from_path(disks[0], i * EXTENT) for i in range(2)]
-    )
-    load = Load(lv.node, "two", LE_BLOCKS, [0, 1], 2, figures=figures, seed=seed)
-    with load.running():
-        th, out = move_in_thread(
-            "two", 0, Extent(slow.major, slow.minor, 0), figures, mode="live"
-        )
+    ctl, figures = rig.ctl, rig.figures
+    slow = rig.slow(write_ms=50)
+    lv = rig.lv("two", 2)
+    with rig.load(lv).running():
+        th, out = move_in_thread("two", 0, slow, figures, mode="live")
         wait_until(lambda: ctl.move_status("two", 0).active, 60, "LE 0 to start moving")
         t0 = time.monotonic()
         with figures.move():
-            fast = ctl.pe_move("two", 1, Extent.from_path(disks[2], 0), mode="live")
+            fast = ctl.pe_move("two", 1, rig.pe(2), mode="live")
         took = time.monotonic() - t0
         still = ctl.move_status("two", 0)
         assert still.active, "LE 0's move ended before LE 1's: the test proves nothing"
@@ -339,13 +288,12 @@ def test_two_les_of_one_lv_move_at_once(
 
 
 @pytest.mark.disks(2)
-def test_two_phase_end_close_aborts_detach_survives(
-    ctl: Control, disks: list[str], make_lv: Callable[..., Any]
-) -> None:
+def test_two_phase_end_close_aborts_detach_survives(rig: Rig) -> None:
     """A synced move: closing its control file aborts it; a detached one outlives it."""
-    src = Extent.from_path(disks[0], 0)
-    dest = Extent.from_path(disks[1], 0)
-    make_lv("tp", EXTENT, [src])
+    ctl = rig.ctl
+    src = rig.pe(0)
+    dest = rig.pe(1)
+    rig.make_lv("tp", EXTENT, [src])
     with Control() as c:
         c.pe_move("tp", 0, dest, mode="live", sync_only=True)
         assert ctl.lv_status("tp").les[0].synced
@@ -369,29 +317,14 @@ def test_two_phase_end_close_aborts_detach_survives(
 
 
 @pytest.mark.disks(4)
-def test_evacuate_a_shared_disk_under_io_then_reuse_it(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    figures: Any,
-    seed: int,
-) -> None:
+def test_evacuate_a_shared_disk_under_io_then_reuse_it(rig: Rig) -> None:
     """``pemove evacuate`` empties a PV shared by two LVs while both are written; dm claims it."""
-    src = disks[0]
-    a = make_lv(
-        "ea",
-        EXTENT,
-        [
-            Extent.from_path(src, 0),
-            Extent.from_path(src, EXTENT),
-            Extent.from_path(disks[1], 0),
-        ],
-    )
-    b = make_lv(
-        "eb", EXTENT, [Extent.from_path(src, 2 * EXTENT), Extent.from_path(disks[2], 0)]
-    )
-    load_a = Load(a.node, "ea", LE_BLOCKS, [0, 1], 3, figures=figures, seed=seed)
-    load_b = Load(b.node, "eb", LE_BLOCKS, [0], 2, figures=figures, seed=seed + 10)
+    ctl = rig.ctl
+    src = rig.disks[0]
+    a = rig.make_lv("ea", EXTENT, [rig.pe(0), rig.pe(0, EXTENT), rig.pe(1)])
+    b = rig.make_lv("eb", EXTENT, [rig.pe(0, 2 * EXTENT), rig.pe(2)])
+    load_a = rig.load(a, [0, 1])
+    load_b = rig.load(b, [0], seed=rig.seed + 10)
     with load_a.running(), load_b.running():
         summary = evacuate(src, timeout=600)
         load_a.wait_writes(10)
@@ -413,11 +346,7 @@ def test_evacuate_a_shared_disk_under_io_then_reuse_it(
 @pytest.mark.disks(2)
 @pytest.mark.parametrize("mode", ["whole", "live"])
 def test_a_write_in_flight_when_the_move_starts_reaches_the_destination(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    mode: str,
+    rig: Rig, mode: str
 ) -> None:
     """A write issued before the move claimed the LE is drained before its chunk is read.
 
@@ -429,11 +358,10 @@ def test_a_write_in_flight_when_the_move_starts_reaches_the_destination(
     routed itself copied the chunk without the write, and the write landed
     on the old PE after the switch: lost.
     """
-    slow = make_dm(
-        "ssrc", dm.delay_table(disks[0], 4 * EXTENT, read_ms=0, write_ms=1500)
-    )
-    lv = make_lv("wf", EXTENT, [Extent(slow.major, slow.minor, 0)])
-    dest = Extent.from_path(disks[1], 0)
+    ctl = rig.ctl
+    slow = rig.delayed(write_ms=1500, name="ssrc", disk=0)
+    lv = rig.make_lv("wf", EXTENT, [at(slow)])
+    dest = rig.pe(1)
     lba = 3
     data = blockfmt.pack(lba, 1, 7)
     with write_in_thread(lv.node, lba * BLOCK_SIZE, data):

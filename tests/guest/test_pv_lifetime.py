@@ -17,20 +17,16 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kit.faults import Load, clean_les, spawn_mover
+from kit.faults import clean_les, spawn_mover
+from kit.rig import EXTENT, Rig, at
 from pemove import errors
-from pemove.control import Control, Extent
+from pemove.control import Extent
 from pemove.wait import wait_until
 from pemove.workload import dm
 from pemove.workload.blockfmt import BLOCK_SIZE
-
-EXTENT = 8192  # 4 MiB
-LE_BLOCKS = EXTENT * 512 // BLOCK_SIZE
 
 
 def claimable(node: str) -> bool:
@@ -45,12 +41,11 @@ def claimable(node: str) -> bool:
 
 
 @pytest.mark.disks(2)
-def test_evacuated_disk_is_released_at_once(
-    ctl: Control, disks: list[str], make_lv: Callable[..., Any]
-) -> None:
+def test_evacuated_disk_is_released_at_once(rig: Rig) -> None:
     """Finding 0: after its last LE left, the old disk is free for dm and mkfs at once."""
-    a, b = disks[0], disks[1]
-    lv = make_lv("ev", EXTENT, [Extent.from_path(a, i * EXTENT) for i in range(2)])
+    ctl = rig.ctl
+    a, b = rig.disks[0], rig.disks[1]
+    lv = rig.lv("ev", 2)
     assert ctl.lv_status("ev").info.pv_count == 1
     assert not claimable(a), "the LV should hold its PV exclusively"
 
@@ -74,13 +69,12 @@ def test_evacuated_disk_is_released_at_once(
 
 
 @pytest.mark.disks(2)
-def test_pv_stays_held_while_an_le_uses_it(
-    ctl: Control, disks: list[str], make_lv: Callable[..., Any]
-) -> None:
+def test_pv_stays_held_while_an_le_uses_it(rig: Rig) -> None:
     """Finding 0: a PV shared by two LVs stays held until neither uses it."""
-    a, b = disks[0], disks[1]
-    make_lv("s1", EXTENT, [Extent.from_path(a, 0)])
-    make_lv("s2", EXTENT, [Extent.from_path(a, EXTENT)])
+    ctl = rig.ctl
+    a, b = rig.disks[0], rig.disks[1]
+    rig.make_lv("s1", EXTENT, [rig.pe(0)])
+    rig.make_lv("s2", EXTENT, [rig.pe(0, EXTENT)])
     ctl.pe_move("s1", 0, Extent.from_path(b, 0))
     assert not claimable(a), "s2 still lives on the disk"
     ctl.pe_move("s2", 0, Extent.from_path(b, EXTENT))
@@ -90,21 +84,17 @@ def test_pv_stays_held_while_an_le_uses_it(
 
 
 @pytest.mark.disks(2)
-def test_old_disk_leaves_the_flush_fan_out(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-) -> None:
+def test_old_disk_leaves_the_flush_fan_out(rig: Rig) -> None:
     """Finding 0: a flush of the LV no longer reaches the disk it left.
 
     The old PV is suspended without flushing, so any flush sent to it would
     wait until the resume.  Before the fix fsync on the LV hung here; now it
     returns, because only the PV the LE lives on is flushed.
     """
-    old = make_dm("old", dm.linear_table(disks[0], 2 * EXTENT))
-    lv = make_lv("ff", EXTENT, [Extent(old.major, old.minor, 0)])
-    ctl.pe_move("ff", 0, Extent.from_path(disks[1], 0))
+    ctl = rig.ctl
+    old = rig.linear("old", disk=0, extents=2)
+    lv = rig.make_lv("ff", EXTENT, [at(old)])
+    ctl.pe_move("ff", 0, rig.pe(1))
     assert ctl.lv_status("ff").info.pv_count == 1
     old.suspend_noflush()
     done = threading.Event()
@@ -138,27 +128,19 @@ def test_old_disk_leaves_the_flush_fan_out(
     r"pemove: .*move of LE \d+ failed", r"I/O error", r"Buffer I/O error"
 )
 @pytest.mark.parametrize("mode", ["whole", "live"])
-def test_failed_move_gives_the_destination_back(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-    figures: Any,
-    mode: str,
-) -> None:
+def test_failed_move_gives_the_destination_back(rig: Rig, mode: str) -> None:
     """Finding 0: a destination that was accepted and then failed (EIO) is closed again."""
-    dst = make_dm(
-        "bad",
-        dm.flakey_table(
-            disks[1], 2 * EXTENT, up_s=0, down_s=3600, features=("error_writes",)
-        ),
+    ctl = rig.ctl
+    table = dm.flakey_table(
+        rig.disks[1], 2 * EXTENT, up_s=0, down_s=3600, features=("error_writes",)
     )
-    lv = make_lv("fd", EXTENT, [Extent.from_path(disks[0], 0)])
-    load = Load(lv.node, "fd", LE_BLOCKS, [0], 1, figures=figures, seed=7)
+    dst = rig.make_dm("bad", table)
+    lv = rig.lv("fd")
+    load = rig.load(lv, seed=7)
     with load.running():
         load.wait_writes(10)
         with pytest.raises(errors.MoveIOError) as exc:
-            ctl.pe_move("fd", 0, Extent(dst.major, dst.minor, 0), mode=mode)  # type: ignore[arg-type]
+            ctl.pe_move("fd", 0, at(dst), mode=mode)  # type: ignore[arg-type]
         assert exc.value.errno == errno.EIO
         status = ctl.lv_status("fd")
         assert status.info.pv_count == 1, "the failed destination is still held"
@@ -168,18 +150,12 @@ def test_failed_move_gives_the_destination_back(
 
 
 @pytest.mark.disks(2)
-def test_killed_move_gives_the_destination_back(
-    ctl: Control,
-    disks: list[str],
-    make_lv: Callable[..., Any],
-    make_dm: Callable[[str, str], Any],
-) -> None:
+def test_killed_move_gives_the_destination_back(rig: Rig) -> None:
     """Finding 0: EINTR (the mover killed mid-copy) closes the destination too."""
-    slow = make_dm(
-        "slow", dm.delay_table(disks[1], 2 * EXTENT, read_ms=0, write_ms=200)
-    )
-    make_lv("kd", EXTENT, [Extent.from_path(disks[0], 0)])
-    dest = Extent(slow.major, slow.minor, 0)
+    ctl = rig.ctl
+    slow = rig.delayed(write_ms=200, extents=2)
+    rig.lv("kd")
+    dest = at(slow)
     with spawn_mover("kd", 0, dest, "live", chunk_sectors=8) as mover:
         wait_until(
             lambda: ctl.move_status("kd", 0).copied_sectors > 0, 60, "the copy to start"
@@ -188,7 +164,7 @@ def test_killed_move_gives_the_destination_back(
         mover.send_signal(signal.SIGKILL)
         assert mover.wait(60) == -signal.SIGKILL
     status = ctl.lv_status("kd")
-    assert status.les[0].pe == Extent.from_path(disks[0], 0), "the map changed"
+    assert status.les[0].pe == rig.pe(0), "the map changed"
     assert status.info.pv_count == 1
     assert claimable(slow.node)
     assert clean_les(status)

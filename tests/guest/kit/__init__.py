@@ -6,9 +6,11 @@
 - :mod:`kit.module`: the pemove module, reloadable with parameters;
 - :mod:`kit.cleanup`: removing what a test left behind, without forking a
   tool unless something is there.
+- :mod:`kit.rig`: a move test's usual set-up (an LV on disk 0, a plain or
+  dm-delay destination on disk 1, a seeded Load), behind the ``rig`` fixture.
 
 The fixtures built on them (``module``, ``ctl``, ``disks``, ``figures``,
-``make_lv``, ``make_dm``) and the markers (``disks(n)``, ``kmsg_allow``) are
-in tests/guest/conftest.py.  Waiting is :func:`pemove.wait.wait_until`; an
+``make_lv``, ``make_dm``, ``rig``) and the markers (``disks(n)``,
+``kmsg_allow``) are in tests/guest/conftest.py.  Waiting is :func:`pemove.wait.wait_until`; an
 LV's node is ready when :func:`pemove.lvs.create` returns.
 """
