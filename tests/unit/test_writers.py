@@ -26,6 +26,7 @@ from pemove.workload.writers import (
     DirectWriter,
     FileReport,
     FileWriter,
+    _issue_next,
     join_all,
     partition_lbas,
 )
@@ -76,6 +77,22 @@ def test_partition_is_disjoint_and_complete() -> None:
     parts = partition_lbas(list(range(10)), 3)
     assert sorted(x for p in parts for x in p) == list(range(10))
     assert len({x for p in parts for x in p}) == 10
+
+
+def test_issue_next_packs_and_records_the_next_generation() -> None:
+    led = Ledger("lv", 16)
+    led.claim([5], 2)
+    buf = bytearray(BLOCK_SIZE)
+    before = time.monotonic_ns()
+    first = _issue_next(buf, led, 5, 2)
+    second = _issue_next(buf, led, 5, 2)
+    assert led.history[5] == [first, second]
+    assert (first.gen, second.gen) == (1, 2)
+    assert second.writer == 2 and second.ack_ns is None
+    assert before <= first.submit_ns <= second.submit_ns
+    verdict, block = blockfmt.check(buf)
+    assert verdict is blockfmt.Check.VALID
+    assert (block.lba, block.writer, block.generation) == (5, 2, 2)
 
 
 def test_writers_then_verify_clean(image: str) -> None:

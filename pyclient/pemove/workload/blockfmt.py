@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import mmap
 import struct
 import zlib
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def _crc(block: bytes | bytearray | memoryview) -> int:
 
 
 def pack_into(
-    buf: bytearray | memoryview, lba: int, writer: int, generation: int
+    buf: bytearray | memoryview | mmap.mmap, lba: int, writer: int, generation: int
 ) -> None:
     """Fill ``buf`` (exactly :data:`BLOCK_SIZE` bytes, e.g. an mmap) with a block."""
     view = memoryview(buf)

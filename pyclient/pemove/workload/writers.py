@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from pemove.workload import blockfmt
 from pemove.workload.blockfmt import BLOCK_SIZE
-from pemove.workload.ledger import Ledger
+from pemove.workload.ledger import Ledger, WriteRecord
 
 if TYPE_CHECKING:
     from typing import Self
@@ -72,6 +72,18 @@ __all__ = [
 def partition_lbas(lbas: list[int], writers: int) -> list[list[int]]:
     """Deal ``lbas`` round-robin into ``writers`` disjoint lists."""
     return [lbas[i::writers] for i in range(writers)]
+
+
+def _issue_next(
+    buf: bytearray | mmap.mmap, ledger: Ledger, lba: int, writer_id: int
+) -> WriteRecord:
+    """Pack the next generation of ``lba`` into ``buf`` and record it as issued now.
+
+    :returns: the ledger's record of the write, to be acknowledged when it completes
+    """
+    gen = len(ledger.history[lba]) + 1
+    blockfmt.pack_into(buf, lba, writer_id, gen)
+    return ledger.issue(lba, writer_id, gen, time.monotonic_ns())
 
 
 class _Writer(threading.Thread):
@@ -173,9 +185,7 @@ class DirectWriter(_BlockWriter):
                     i += 1
                 else:
                     lba = self.rng.choice(self.lbas)
-                gen = len(self.ledger.history[lba]) + 1
-                blockfmt.pack_into(buf, lba, self.writer_id, gen)
-                rec = self.ledger.issue(lba, self.writer_id, gen, time.monotonic_ns())
+                rec = _issue_next(buf, self.ledger, lba, self.writer_id)
                 try:
                     done = os.pwrite(fd, buf, lba * BLOCK_SIZE)
                 except OSError as exc:
@@ -248,11 +258,7 @@ class BufferedWriter(_BlockWriter):
                 picked = self.rng.sample(self.lbas, min(self.batch, len(self.lbas)))
                 pending = []
                 for lba in picked:
-                    gen = len(self.ledger.history[lba]) + 1
-                    blockfmt.pack_into(buf, lba, self.writer_id, gen)
-                    pending.append(
-                        self.ledger.issue(lba, self.writer_id, gen, time.monotonic_ns())
-                    )
+                    pending.append(_issue_next(buf, self.ledger, lba, self.writer_id))
                     if os.pwrite(fd, buf, lba * BLOCK_SIZE) != BLOCK_SIZE:
                         raise OSError(f"{self.path}: short buffered write at LBA {lba}")
                 os.fsync(fd)
@@ -466,9 +472,7 @@ def write_pass(
         pending = []
         for lba in lbas:
             for attempt in range(1, PASS_ATTEMPTS + 1):
-                gen = len(ledger.history[lba]) + 1
-                blockfmt.pack_into(buf, lba, writer_id, gen)
-                rec = ledger.issue(lba, writer_id, gen, time.monotonic_ns())
+                rec = _issue_next(buf, ledger, lba, writer_id)
                 try:
                     done = os.pwrite(fd, buf, lba * BLOCK_SIZE)
                 except OSError as exc:
