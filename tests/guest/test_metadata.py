@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import pytest
-from kit.meta import first_mib_hashes, pemove, pemove_json, poke
+from kit.meta import first_mib_hashes, fresh_pvs, pemove, pemove_json, poke
 from pemove import errors, exitcodes
 from pemove.control import Control, Extent
 from pemove.metadata import RESERVED_SECTORS, layout
@@ -31,11 +31,13 @@ pytestmark = pytest.mark.disks(3)
 
 
 def _pvs(make_dm: Any, disks: list[str], n: int = 3) -> list[str]:
-    """``n`` PVs: 64 MiB dm-linear slices, each at 1 MiB into its disk (so no disk's sector 0 is a PV's)."""
-    return [
-        make_dm(f"mpv{i}", dm.linear_table(disks[i], PV_SECTORS, 2048)).node
-        for i in range(n)
-    ]
+    """``n`` fresh PVs: 64 MiB dm-linear slices, each at 1 MiB into its disk (so no disk's sector 0 is a PV's)."""
+    return fresh_pvs(
+        [
+            make_dm(f"mpv{i}", dm.linear_table(disks[i], PV_SECTORS, 2048)).node
+            for i in range(n)
+        ]
+    )
 
 
 def _write_all(node: str, name: str, les: int) -> Ledger:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kit.faults import Load
 from kit.figures import Figures
-from kit.meta import PEMOVE, pemove, pemove_json
+from kit.meta import PEMOVE, fresh_pvs, pemove, pemove_json
 from pemove import lvs
 from pemove.control import Control, Extent
 from pemove.metadata import RESERVED_SECTORS
@@ -47,8 +47,7 @@ def test_pvmove_restart(
     ctl: Control, disks: list[str], make_dm: Any, figures: Figures, kill_at: str
 ) -> None:
     src_t, dst_t = _tables(disks, 30)
-    src = make_dm("rsrc", src_t).node
-    dst = make_dm("rdst", dst_t).node
+    src, dst = fresh_pvs([make_dm("rsrc", src_t).node, make_dm("rdst", dst_t).node])
     made = pemove_json(
         "create", "rs", "--extent-size", "4M", "--pv", f"{src}:{RESERVED_SECTORS}:2"
     )

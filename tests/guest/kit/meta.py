@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pemove.metadata import RESERVED_SECTORS
+from pemove.metadata import RESERVED_SECTORS, device
 
 PEMOVE = str(Path(sys.executable).parent / "pemove")
 
-__all__ = ["PEMOVE", "first_mib_hashes", "pemove", "pemove_json", "poke"]
+__all__ = ["PEMOVE", "first_mib_hashes", "fresh_pvs", "pemove", "pemove_json", "poke"]
 
 
 def pemove(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -25,6 +25,18 @@ def pemove(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [PEMOVE, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+def fresh_pvs(nodes: list[str]) -> list[str]:
+    """Wipe the label and slots of each node (dm slices of the test disks); return them.
+
+    The guest's disks live for the whole boot, and the slices of one test
+    sit where an earlier test's did: a deactivated LV's metadata left there
+    would make ``create`` refuse the PEs it names (and ``scan`` list it).
+    """
+    for node in nodes:
+        device.wipe(node)
+    return nodes
 
 
 def pemove_json(*args: str, code: int = 0) -> Any:
