@@ -46,8 +46,14 @@ MOVE_SLOWDOWN = 30.0
 HOG_SLOWDOWN = 20.0
 # Not a claim, a bound: the hog's last act reads every page back from swap,
 # which under TCG on a loaded host (two VMs and a kernel build on 2 cores)
-# has taken more than 120 s; the per-test limit (pytest-timeout) is 600 s.
+# has taken more than 120 s.
 HOG_CHECK_S = 300
+# The per-test backstop (pytest-timeout), above the sum of the bounds the
+# test derives from the guest's speed: the suite's 600 s ran out first on a
+# host running four VMs and a kernel build on 2 cores (6.1, 2026-12-02).  A
+# deadlock still fails within a bound, and the hung-task detector reports
+# the writers blocked behind it after 30 s.
+TEST_TIMEOUT_S = 1500
 IO_BASE = 80 * EXTENT_SECTORS  # the writer's LV lives after the swap LV on disk 0
 
 HOG = r"""
@@ -102,6 +108,7 @@ def swap_lv(disks: list[str], make_lv: Callable[..., Any]) -> Iterator[str]:
 
 
 @pytest.mark.disks(2)
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_moves_and_io_under_memory_pressure(
     ctl: Control,
     disks: list[str],
