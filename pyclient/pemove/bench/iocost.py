@@ -97,11 +97,12 @@ PRIME_IOS = 1000
 def primed(node: str, wl: fio.Workload, *, size: int) -> list[str]:
     """fio's global options and a first job of :data:`PRIME_IOS` on ``node``.
 
-    The first job of a fio call costs more per IO than the same job later
-    in the call (fio's own start-up: its first page faults and cache
-    misses).  The static candidates rotate through first place, so without
-    a discarded first job each took that cost in a different repeat and
-    randwrite's repeats spread by 10% and more.  The caller drops the first
+    The first randwrite job of a call used to cost 10-25% more per IO in
+    some repeats, so the first measured job should not be the call's first.
+    The prime job alone did not cure that (6.12, 2026-12-02: 3 repeats of 5
+    still had the outlier); pausing udev did (:func:`udev_paused`: every
+    candidate's repeats then agreed within 0.3%).  It is kept because the
+    figures reported were measured with it.  The caller drops the first
     job's result (:func:`run_primed`).
     """
     return fixed_args() + job_argv("prime", node, wl, size=size, ios=PRIME_IOS)
@@ -123,9 +124,10 @@ def udev_paused() -> Iterator[None]:
 
     A device closed after writing raises a change event (udev's inotify
     watch), and the worker that probes it (blkid) runs on the same vCPU as
-    the next fio job, whose instruction count then includes it: with the
-    queue running, the first randwrite job of a call cost 10-25% more in
-    three repeats of five, a discarded prime job before it or not.  No event
+    the next fio job, whose instruction count then includes it.  With the
+    queue running, the first randwrite job of a call cost 10-25% more in 3
+    repeats of 5 (6.12: dm-linear 8,563 ns per IO against 6,870); with it
+    stopped, every static candidate's repeats agreed within 0.3%.  No event
     a measurement needs happens inside one: the LVs and dm devices exist
     before, and a live move raises none.
     """
