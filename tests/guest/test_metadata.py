@@ -138,8 +138,14 @@ def _two_lvs(make_dm: Any, disks: list[str]) -> list[str]:
     return pv
 
 
-def _refused(ctl: Control, pv: list[str], extra: list[str], needle: str) -> None:
-    """scan reports ``needle``, writes nothing; activate of all refuses and creates nothing."""
+def _refused(
+    ctl: Control, pv: list[str], extra: list[str], needle: str, *, good_ok: bool = True
+) -> None:
+    """scan reports ``needle``, writes nothing; activate of all refuses and creates nothing.
+
+    :param good_ok: the damage spares LV "good", which then activates alone;
+        otherwise (its own PV is the damaged one) it is refused alone too
+    """
     devs = [a for p in pv + extra for a in ("--device", p)]
     before = first_mib_hashes(pv)
     scan = pemove_json("scan", *devs, code=exitcodes.FAILED)
@@ -155,6 +161,12 @@ def _refused(ctl: Control, pv: list[str], extra: list[str], needle: str) -> None
     )
     assert ctl.lv_list() == []
     assert first_mib_hashes(pv) == before
+    if not good_ok:
+        res = pemove("activate", "good", *devs)
+        assert res.returncode == exitcodes.FAILED, res.stdout
+        assert "nothing was activated" in res.stderr, res.stderr
+        assert ctl.lv_list() == []
+        return
     # The good LV alone still comes back.
     pemove_json("activate", "good", *devs)
     pemove_json("deactivate", "good")
@@ -249,7 +261,8 @@ def test_duplicate_pv_truncated_area_and_two_lvs_one_name(
     os.preadv(fd, [buf], 0)
     os.close(fd)
     poke(copy.node, 0, bytes(buf))
-    _refused(ctl, pv[1:], [pv[0], copy.node], "on 2 devices")
+    # "good" lives on pv[0], the duplicated PV: it is refused alone too.
+    _refused(ctl, pv[1:], [pv[0], copy.node], "on 2 devices", good_ok=False)
     poke(copy.node, 0, bytes(RESERVED_SECTORS * 512))
 
     # A device shorter than its metadata area (a truncated PV).
