@@ -13,7 +13,7 @@ import errno
 import sys
 from typing import Any
 
-from pemove import errors, exitcodes, lvs
+from pemove import discovery, errors, exitcodes, lvs
 from pemove.cli import output
 from pemove.cli.lv import (
     _add_json,
@@ -138,12 +138,27 @@ def _cmd_activate(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _recorded(ctl: Control, name: str) -> bool:
+    """Whether active LV ``name`` has metadata, read first from its own PVs.
+
+    Another LV of the same name on other devices (a disk from elsewhere)
+    makes the metadata of all devices ambiguous, but not the active LV's
+    own PVs; those alone can miss a PV the record names (the destination
+    of an interrupted move), and then every device is read.
+    """
+    status = ctl.lv_status(name)
+    own = sorted({discovery.device_node(le.pe.major, le.pe.minor) for le in status.les})
+    try:
+        return Store.find(name, own) is not None
+    except MetadataError:
+        return Store.find(name) is not None
+
+
 @_reports_errors
 def _cmd_deactivate(args: argparse.Namespace) -> int:
     with Control() as ctl:
         for name in args.names:
-            ctl.lv_status(name, le_count=0)
-            if Store.find(name) is None:
+            if not _recorded(ctl, name):
                 raise MetadataError(
                     errno.ENOENT,
                     "deactivate",
