@@ -9,7 +9,9 @@ taken from the run's :class:`~pemove.vm.Outcome` to report per-kernel counts.
 Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 3600),
 ``PEMOVE_GUEST_PYTEST_ARGS`` (extra arguments for the guest pytest, split on
 blanks, e.g. ``-k env``), ``PEMOVE_GUEST_JOBS`` (VMs per kernel, default 1:
-the test files are dealt by :mod:`pemove.vm.shard` and the VMs run at once).
+the test files are dealt by :mod:`pemove.vm.shard` and the VMs run at once),
+and the guest tests' own knobs in :data:`GUEST_ENV`, passed into the guest
+when set (``.ci/run`` sets ``PEMOVE_REPLAY_POINTS``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ TIMEOUT = float(os.environ.get("PEMOVE_VM_TIMEOUT", "3600"))
 EXTRA = os.environ.get("PEMOVE_GUEST_PYTEST_ARGS", "").split()
 #: VMs per kernel, each running a shard of the guest test files (make test JOBS=N).
 JOBS = int(os.environ.get("PEMOVE_GUEST_JOBS", "1"))
+#: Host variables the guest tests read, forwarded when set.
+GUEST_ENV = ("PEMOVE_REPLAY_POINTS",)
 _SUMMARY = re.compile(r"^=+ .*\b(passed|failed|error|skipped|no tests ran)\b")
 
 
@@ -120,7 +124,10 @@ class _Shard:
 
 
 def _run_shard(kernel: kernels.Kernel, job: _Shard) -> None:
+    env = [f"{k}={os.environ[k]}" for k in GUEST_ENV if os.environ.get(k)]
     command = ["python", "-m", "pytest", *job.files, "-v", "-rfEs", *EXTRA]
+    if env:
+        command = ["env", *env, *command]
     try:
         job.outcome = vm.run(
             command,
