@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from pemove import exitcodes
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main", "run_command"]
 
 #: Subcommand -> the module whose ``register()`` adds it, in --help order.
 COMMANDS: dict[str, str] = {
@@ -71,3 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pemove: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
+
+
+def run_command(command: str, argv: Sequence[str] | None = None) -> int:
+    """``pemove COMMAND ARGV...``: what ``python -m`` of a subcommand's module runs."""
+    return main([command, *(sys.argv[1:] if argv is None else argv)])

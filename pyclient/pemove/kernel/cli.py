@@ -162,6 +162,11 @@ def run_build(args: argparse.Namespace) -> int:
     except (build.BuildError, source.SourceError, config.ConfigError) as e:
         _err(str(e))
         return exitcodes.FAILED
+    except KeyboardInterrupt:
+        _err(
+            "interrupted; the partial build is kept (without a stamp) and resumed next time"
+        )
+        return exitcodes.INTERRUPTED
     took = time.monotonic() - started
     if reused:
         print(f"pemove kernel: cached, not rebuilt ({took:.1f} s)")
@@ -221,21 +226,9 @@ def run_path(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pemove.kernel.cli``: the same as ``pemove kernel``."""
-    parser = argparse.ArgumentParser(
-        prog="pemove kernel",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_subcommands(parser)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        _err(
-            "interrupted; the partial build is kept (without a stamp) and resumed next time"
-        )
-        return exitcodes.INTERRUPTED
+    from pemove import cli
+
+    return cli.run_command("kernel", argv)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the ``pemove vm`` options to *p* (shared with ``python -m``)."""
+    """Add the ``pemove vm`` options to *p*."""
     p.add_argument(
         "--kernel",
         metavar="SPEC",
@@ -158,22 +158,26 @@ def run_vm(args: argparse.Namespace) -> int:
     if not command:
         _err("no command given; usage: pemove vm [options] -- COMMAND...")
         return exitcodes.USAGE
-    outcome = boot.run(
-        command,
-        kernel=args.kernel,
-        disks=args.disks,
-        disk_size=args.disk_size,
-        memory=args.memory,
-        cpus=args.cpus,
-        timeout=args.timeout,
-        accel=args.accel,
-        results=Path(args.results) if args.results else None,
-        module=not args.no_module,
-        module_params=args.module_param,
-        allow=args.allow,
-        qemu_opts=qemu_opts(args.qemu_opts),
-        deterministic=args.deterministic,
-    )
+    try:
+        outcome = boot.run(
+            command,
+            kernel=args.kernel,
+            disks=args.disks,
+            disk_size=args.disk_size,
+            memory=args.memory,
+            cpus=args.cpus,
+            timeout=args.timeout,
+            accel=args.accel,
+            results=Path(args.results) if args.results else None,
+            module=not args.no_module,
+            module_params=args.module_param,
+            allow=args.allow,
+            qemu_opts=qemu_opts(args.qemu_opts),
+            deterministic=args.deterministic,
+        )
+    except KeyboardInterrupt:  # the VM is already killed (runner's Group)
+        _err("interrupted")
+        return exitcodes.INTERRUPTED
     if not outcome.ok:
         _err(outcome.reason)
     if outcome.results is not None:
@@ -183,18 +187,9 @@ def run_vm(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pemove.vm.cli``: the same as ``pemove vm``."""
-    parser = argparse.ArgumentParser(
-        prog="pemove vm",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    try:
-        return run_vm(parser.parse_args(argv))
-    except KeyboardInterrupt:  # the VM is already killed (runner's Group)
-        _err("interrupted")
-        return exitcodes.INTERRUPTED
+    from pemove import cli
+
+    return cli.run_command("vm", argv)
 
 
 if __name__ == "__main__":
