@@ -15,7 +15,7 @@ measured in the same boot, for the stall.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,16 @@ def _range(s: dict[str, Any]) -> str:
     return f"{s['median']:.3f}x"
 
 
+Verdicts = dict[str, dict[str, Any]]
+
+
+def _measured(
+    section: dict[str, Any] | None, judge: Callable[[dict[str, Any]], Verdicts]
+) -> Verdicts:
+    """``judge`` of a phase's section; no verdicts where the phase measured nothing."""
+    return judge(section) if section else {}
+
+
 def _iopath(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     rows = {
         (r["workload"], r["candidate"]): r
@@ -149,10 +159,7 @@ def _iopath(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _iocost(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    ic = agg.get("iocost")
-    if not ic:
-        return {}
+def _iocost(ic: dict[str, Any]) -> dict[str, dict[str, Any]]:
     rows = {(r["workload"], r["candidate"]): r for r in ic["rows"]}
     out: dict[str, dict[str, Any]] = {}
     for key, ratio, cands in (
@@ -248,10 +255,7 @@ def _live_wait(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _stall(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    st = agg.get("stall")
-    if not st:
-        return {}
+def _stall(st: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     rows = {(r["job"], r["phase"]): r for r in st["rows"]}
     moving = sorted({j for j, _ in rows if "moving-le" in j})
@@ -284,10 +288,7 @@ def _stall(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _memory(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    fit = agg.get("scaling", {}).get("reserve_fit")
-    if not fit:
-        return {}
+def _memory(fit: dict[str, Any]) -> dict[str, dict[str, Any]]:
     const = fit["fixed_min"] == fit["fixed_max"]
     return {
         "memory_constant": _verdict(
@@ -303,10 +304,7 @@ def _memory(agg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _slab(iopath_raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    slab = iopath_raw.get("slab_delta_during_fio_bytes") or {}
-    if not slab:
-        return {}
+def _slab(slab: dict[str, Any]) -> dict[str, dict[str, Any]]:
     worst = max(slab.values())
     limit = _need("no_per_io_alloc")
     return {
@@ -328,11 +326,11 @@ def verdicts(
         targets nothing measured are absent
     """
     return {
-        **_iocost(agg),
+        **_measured(agg.get("iocost"), _iocost),
         **_move(agg),
-        **_stall(agg),
+        **_measured(agg.get("stall"), _stall),
         **_live_wait(agg),
         **_iopath(agg),
-        **_memory(agg),
-        **_slab(iopath_raw),
+        **_measured(agg.get("scaling", {}).get("reserve_fit"), _memory),
+        **_measured(iopath_raw.get("slab_delta_during_fio_bytes"), _slab),
     }
