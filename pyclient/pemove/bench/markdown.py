@@ -192,20 +192,30 @@ def _iopath(io: dict[str, Any]) -> list[str]:
     ]
 
 
+#: The move table's MB/s columns: (heading, key of the row).
+_MOVE_RATES = (
+    ("live MB/s", "pemove-live"),
+    ("whole MB/s", "pemove-whole"),
+    ("kcopyd MB/s", "kcopyd"),
+    ("dd MB/s", "dd"),
+    ("pvmove (whole command) MB/s", "pvmove"),
+)
+#: The move table's ratio columns: ``live_vs_limit`` is headed ``live/limit``.
+_MOVE_RATIOS = (
+    "live_vs_limit",
+    "live_vs_kcopyd",
+    "whole_vs_limit",
+    "whole_vs_kcopyd",
+    "live_vs_whole",
+)
+
+
 def _move(mv: dict[str, Any]) -> list[str]:
     rows = [
         (
             str(r["pe_mib"]),
-            _ms(r["pemove-live"]),
-            _ms(r["pemove-whole"]),
-            _ms(r["kcopyd"]),
-            _ms(r["dd"]),
-            _ms(r["pvmove"]),
-            _ratio(r["live_vs_limit"]),
-            _ratio(r["live_vs_kcopyd"]),
-            _ratio(r["whole_vs_limit"]),
-            _ratio(r["whole_vs_kcopyd"]),
-            _ratio(r["live_vs_whole"]),
+            *(_ms(r[key]) for _, key in _MOVE_RATES),
+            *(_ratio(r[key]) for key in _MOVE_RATIOS),
         )
         for r in mv["rows"]
     ]
@@ -214,7 +224,6 @@ def _move(mv: dict[str, Any]) -> list[str]:
         f"QD{r['qd']} read {r['read_bps'] / 1e6:.0f} / write {r['write_bps'] / 1e6:.0f}"
         for r in lim.get("runs", [])
     )
-    head = ("PE MiB", "live MB/s", "whole MB/s", "kcopyd MB/s", "dd MB/s")
     return [
         f"### 2. Move throughput (one extent between two {mv.get('device')} disks)",
         "",
@@ -229,13 +238,9 @@ def _move(mv: dict[str, Any]) -> list[str]:
         "",
         *_table(
             (
-                *head,
-                "pvmove (whole command) MB/s",
-                "live/limit",
-                "live/kcopyd",
-                "whole/limit",
-                "whole/kcopyd",
-                "live/whole",
+                "PE MiB",
+                *(heading for heading, _ in _MOVE_RATES),
+                *(key.replace("_vs_", "/") for key in _MOVE_RATIOS),
             ),
             rows,
         ),
