@@ -22,6 +22,7 @@ from pemove import errors, exitcodes, lvs, placement
 from pemove.cli import output
 from pemove.cli.args import parse_le_spec, parse_pv_spec, parse_to_spec
 from pemove.cli.forensics import failed_line, failed_move
+from pemove.cli.output import add_json
 from pemove.cli.progress import Progress
 from pemove.control import Control
 from pemove.metadata import RESERVED_SECTORS
@@ -348,12 +349,6 @@ def _parser(
     return parser
 
 
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json", action="store_true", help="print the result as JSON on stdout"
-    )
-
-
 def _add_wait(parser: argparse.ArgumentParser, what: str) -> None:
     """``--wait SECONDS``: how long to wait for ``what``, the new device nodes."""
     parser.add_argument(
@@ -412,7 +407,7 @@ def register(subparsers: Any) -> None:
         "in the kernel (lost at reboot)",
     )
     _add_wait(p, "the LV's device node")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_create)
 
     p = _parser(
@@ -425,7 +420,7 @@ def register(subparsers: Any) -> None:
         help="when its metadata cannot be assembled (a PV missing, a damaged "
         "copy), remove the records of NAME from the PVs that are present",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_remove)
 
     p = _parser(
@@ -434,7 +429,7 @@ def register(subparsers: Any) -> None:
         "list the LVs",
         "List the LVs (--json prints [] when there are none).",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_list)
 
     p = _parser(
@@ -445,7 +440,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--les", action="store_true", help="also list every LE")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_status)
 
     p = _parser(
@@ -509,5 +504,5 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the same as --method legacy: PE_LOCK, buffered copy, PE_REMAP, PE_UNLOCK, which can lose writes",
     )
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_move)

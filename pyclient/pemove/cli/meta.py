@@ -16,12 +16,12 @@ from typing import Any
 from pemove import discovery, errors, exitcodes, lvs
 from pemove.cli import output
 from pemove.cli.lv import (
-    _add_json,
     _add_wait,
     _node_timeout,
     _parser,
     _reports_errors,
 )
+from pemove.cli.output import add_json
 from pemove.control import Control
 from pemove.metadata import activate as act
 from pemove.metadata import assemble
@@ -195,7 +195,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
     _add_wait(p, "each LV's node")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_activate)
 
     p = _parser(
@@ -205,7 +205,7 @@ def register(subparsers: Any) -> None:
         "Remove the LVs from the kernel; their metadata stays, so 'pemove activate' brings them back.",
     )
     p.add_argument("names", nargs="+", metavar="NAME")
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_deactivate)
 
     p = _parser(
@@ -218,5 +218,5 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
-    _add_json(p)
+    add_json(p)
     p.set_defaults(func=_cmd_scan)

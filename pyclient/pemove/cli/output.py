@@ -8,6 +8,7 @@ or ``whole``; null for legacy), see :mod:`pemove.move`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -19,6 +20,7 @@ from pemove.move import MoveResult
 from pemove.units import human
 
 __all__ = [
+    "add_json",
     "info_dict",
     "info_line",
     "list_lines",
@@ -28,6 +30,14 @@ __all__ = [
     "status_dict",
     "status_lines",
 ]
+
+
+def add_json(
+    parser: argparse.ArgumentParser,
+    help_text: str = "print the result as JSON on stdout",
+) -> None:
+    """The ``--json`` option of a reporting command."""
+    parser.add_argument("--json", action="store_true", help=help_text)
 
 
 def print_json(data: Any) -> None:
