@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pemove import exitcodes
+from pemove.vm.build import make_modules
 
 __all__ = ["TriggerError", "build", "ko_path", "source_dir"]
 
@@ -72,18 +72,11 @@ def build(release: str, kdir: Path, root: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for path in _sources(src):
         shutil.copy2(path, out / path.name)
-    argv = ["make", "-C", str(kdir), f"M={out}", "modules"]
-    res = subprocess.run(
-        argv,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    res = make_modules(kdir, out)
     if res.returncode != 0 or not ko.exists():
         raise TriggerError(
             f"building the trigger module failed (exit {res.returncode}): "
-            f"{' '.join(argv)}\n{res.stdout}{res.stderr}".strip()
+            f"{' '.join(res.args)}\n{res.stdout}".strip()
         )
     return ko
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from pemove import exitcodes
 from pemove.vm import kernels
 
-__all__ = ["BuildError", "build_module", "module_dir", "repo_root"]
+__all__ = ["BuildError", "build_module", "make_modules", "module_dir", "repo_root"]
 
 MODULE_NAME = "pemove"
 
@@ -93,6 +93,18 @@ def _sync(src: Path, dst: Path) -> None:
         shutil.copy2(path, target)
 
 
+def make_modules(kdir: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``make -C KDIR M=OUT ARGS... modules`` with no stdin; stdout and stderr captured as one."""
+    return subprocess.run(
+        ["make", "-C", str(kdir), f"M={out}", *args, "modules"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+
+
 def build_module(
     kernel: kernels.Kernel,
     *,
@@ -122,30 +134,19 @@ def _build_locked(
         return ko
     out.mkdir(parents=True, exist_ok=True)
     _sync(src, out)
-    argv = [
-        "make",
+    result = make_modules(
+        kernel.build_dir,
+        out,
         f"-j{jobs or os.cpu_count() or 1}",
-        "-C",
-        str(kernel.build_dir),
-        f"M={out}",
         # The copy in build/ has no ../VERSION; the checkout's is the one.
         f"PEMOVE_RELEASE={release_version(src.parent)}",
-        "modules",
-    ]
-    result = subprocess.run(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
     )
     if verbose or result.returncode != 0:
         sys.stderr.write(result.stdout)
     if result.returncode != 0:
         raise BuildError(
             f"building the module for {kernel.release} failed "
-            f"(exit {result.returncode}): {' '.join(argv)}\n{result.stdout.strip()}"
+            f"(exit {result.returncode}): {' '.join(result.args)}\n{result.stdout.strip()}"
         )
     if not ko.exists():
         raise BuildError(f"make succeeded but {ko} was not produced; check kmod/Kbuild")
