@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kit.faults import clean_les, move_in_thread
@@ -62,16 +63,24 @@ def _le0_moving(rig: Rig, dest: Extent, mode: str) -> Iterator[None]:
     assert "stats" in out, out
 
 
+def _refused(
+    rig: Rig, slow_dest: Extent, mode: str, le: int, dest: Extent, **kw: Any
+) -> int:
+    """The errno of a PE_MOVE of LE ``le`` of ``c`` onto ``dest`` made while
+    :func:`_le0_moving` moves LE 0 onto ``slow_dest``."""
+    with _le0_moving(rig, slow_dest, mode):
+        with pytest.raises(errors.PemoveError) as exc, rig.figures.move():
+            rig.ctl.pe_move("c", le, dest, **kw)
+    return exc.value.errno
+
+
 @pytest.mark.disks(2)
 def test_same_le_twice_one_gets_ebusy(
     rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
 ) -> None:
-    ctl, figures = rig.ctl, rig.figures
-    with _le0_moving(rig, slow_dest, mode):
-        with pytest.raises(errors.PemoveError) as exc, figures.move():
-            ctl.pe_move("c", 0, replace(slow_dest, sector=2 * EXTENT))
-        assert exc.value.errno == errno.EBUSY
-    assert ctl.lv_status("c").les[0].pe == slow_dest
+    other = replace(slow_dest, sector=2 * EXTENT)
+    assert _refused(rig, slow_dest, mode, 0, other) == errno.EBUSY
+    assert rig.ctl.lv_status("c").les[0].pe == slow_dest
 
 
 @pytest.mark.disks(2)
@@ -79,11 +88,7 @@ def test_same_destination_twice_is_refused(
     rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
 ) -> None:
     """Two LEs moved onto the same PE at once: the second is refused (EINVAL)."""
-    ctl, figures = rig.ctl, rig.figures
-    with _le0_moving(rig, slow_dest, mode):
-        with pytest.raises(errors.PemoveError) as exc, figures.move():
-            ctl.pe_move("c", 1, slow_dest, mode=mode)  # type: ignore[arg-type]
-        assert exc.value.errno == errno.EINVAL
+    assert _refused(rig, slow_dest, mode, 1, slow_dest, mode=mode) == errno.EINVAL
 
 
 @pytest.mark.disks(2)
