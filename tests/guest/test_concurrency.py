@@ -64,10 +64,18 @@ def _le0_moving(rig: Rig, dest: Extent, mode: str) -> Iterator[None]:
 
 
 def _refused(
-    rig: Rig, slow_dest: Extent, mode: str, le: int, dest: Extent, **kw: Any
+    rig: Rig,
+    slow_dest: Extent,
+    mode: str,
+    le: int,
+    dest: Extent,
+    *,
+    second_mode: str | None = None,
 ) -> int:
-    """The errno of a PE_MOVE of LE ``le`` of ``c`` onto ``dest`` made while
-    :func:`_le0_moving` moves LE 0 onto ``slow_dest``."""
+    """The errno of a PE_MOVE of LE ``le`` of ``c`` onto ``dest`` (in
+    ``second_mode``, else the default) made while :func:`_le0_moving` moves
+    LE 0 onto ``slow_dest`` in ``mode``."""
+    kw: dict[str, Any] = {} if second_mode is None else {"mode": second_mode}
     with _le0_moving(rig, slow_dest, mode):
         with pytest.raises(errors.PemoveError) as exc, rig.figures.move():
             rig.ctl.pe_move("c", le, dest, **kw)
@@ -88,7 +96,9 @@ def test_same_destination_twice_is_refused(
     rig: Rig, two_le_lv: LVInfo, slow_dest: Extent, mode: str
 ) -> None:
     """Two LEs moved onto the same PE at once: the second is refused (EINVAL)."""
-    assert _refused(rig, slow_dest, mode, 1, slow_dest, mode=mode) == errno.EINVAL
+    assert (
+        _refused(rig, slow_dest, mode, 1, slow_dest, second_mode=mode) == errno.EINVAL
+    )
 
 
 @pytest.mark.disks(2)
