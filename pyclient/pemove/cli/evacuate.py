@@ -11,7 +11,6 @@ from pemove import evacuate, exitcodes
 from pemove.cli import output
 from pemove.cli.args import parse_to_spec
 from pemove.cli.forensics import failed_line, failed_move
-from pemove.cli.output import add_json
 from pemove.cli.progress import Progress
 from pemove.control import Control
 from pemove.move import DEFAULT_MODE, METHODS, MODES, LegacyFallbackWarning
@@ -172,5 +171,5 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan, move nothing"
     )
-    add_json(p, "print a summary as JSON on stdout")
+    output.add_json(p, "print a summary as JSON on stdout")
     p.set_defaults(func=_cmd_evacuate)

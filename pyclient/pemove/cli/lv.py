@@ -22,7 +22,6 @@ from pemove import errors, exitcodes, lvs, placement
 from pemove.cli import output
 from pemove.cli.args import parse_le_spec, parse_pv_spec, parse_to_spec
 from pemove.cli.forensics import failed_line, failed_move
-from pemove.cli.output import add_json
 from pemove.cli.progress import Progress
 from pemove.control import Control
 from pemove.metadata import RESERVED_SECTORS
@@ -407,7 +406,7 @@ def register(subparsers: Any) -> None:
         "in the kernel (lost at reboot)",
     )
     _add_wait(p, "the LV's device node")
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_create)
 
     p = _parser(
@@ -420,7 +419,7 @@ def register(subparsers: Any) -> None:
         help="when its metadata cannot be assembled (a PV missing, a damaged "
         "copy), remove the records of NAME from the PVs that are present",
     )
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_remove)
 
     p = _parser(
@@ -429,7 +428,7 @@ def register(subparsers: Any) -> None:
         "list the LVs",
         "List the LVs (--json prints [] when there are none).",
     )
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_list)
 
     p = _parser(
@@ -440,7 +439,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--les", action="store_true", help="also list every LE")
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_status)
 
     p = _parser(
@@ -504,5 +503,5 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the same as --method legacy: PE_LOCK, buffered copy, PE_REMAP, PE_UNLOCK, which can lose writes",
     )
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_move)

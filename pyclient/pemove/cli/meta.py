@@ -21,7 +21,6 @@ from pemove.cli.lv import (
     _parser,
     _reports_errors,
 )
-from pemove.cli.output import add_json
 from pemove.control import Control
 from pemove.metadata import activate as act
 from pemove.metadata import assemble
@@ -195,7 +194,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
     _add_wait(p, "each LV's node")
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_activate)
 
     p = _parser(
@@ -205,7 +204,7 @@ def register(subparsers: Any) -> None:
         "Remove the LVs from the kernel; their metadata stays, so 'pemove activate' brings them back.",
     )
     p.add_argument("names", nargs="+", metavar="NAME")
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_deactivate)
 
     p = _parser(
@@ -218,5 +217,5 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
-    add_json(p)
+    output.add_json(p)
     p.set_defaults(func=_cmd_scan)
