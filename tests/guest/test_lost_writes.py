@@ -47,14 +47,17 @@ def _clean(r: dict[str, Any]) -> None:
 def test_inflight_race_legacy_loses_writes(run: Run) -> None:
     r = run(scenarios.inflight_race, "legacy")
     assert r["moves"] == 1
-    # One write per writer was in flight at PE_LOCK and landed on the old PE.
-    # The verifier calls it LOST when its acknowledgement falls inside the
-    # move's recorded window and STALE when it came just before the window
-    # opened (the window starts after PE_LOCK returns): seen on 6.1, 3 lost
-    # and 1 stale of 4.  Either way every writer lost its in-flight write.
+    # The scenario moves once every writer has a write in flight (delayed 1 s
+    # on the source by dm-delay); PE_LOCK waits for none of them.  A write
+    # that lands on the old PE after the copy read its block is lost.  How
+    # many do depends on how long the copy takes against what is left of
+    # each delay, i.e. on the host's speed: on a quiet host every writer
+    # loses its write (seen on 6.1: 3 lost and 1 stale of 4), beside a
+    # debug VM only 2 of 4 did.  So the bound comes from the kernel's own
+    # count: at least one write is lost, and only a bio that PE_LOCK did not
+    # wait for can be (a held write goes to the new PE).
     assert r["lost"] >= 1, r["verify"]
-    assert r["lost"] + r["stale"] >= r["writers"], r["verify"]
-    assert r["bios_not_waited"] >= r["writers"]
+    assert r["bios_not_waited"] >= r["lost"], (r["bios_not_waited"], r["verify"])
     # No corruption.  Stale blocks are allowed: if udev's blkid read the new
     # dm-delay device before the writers started, the buffered copy also
     # carries those cached pages, which is legacy's other bug.
