@@ -16,6 +16,7 @@ from pemove import errors, exitcodes, uapi, units
 from pemove.cli import args as cli_args
 from pemove.cli import forensics, output
 from pemove.cli import lv as cli_lv
+from pemove.cli import meta as cli_meta
 from pemove.cli.progress import Progress
 from pemove.control import Extent, LEStatus, LVInfo, MoveStats
 from pemove.move import MoveResult
@@ -256,6 +257,17 @@ def test_registered_in_the_main_parser() -> None:
         if isinstance(a, argparse._SubParsersAction)
     )
     assert list(sub.choices) == list(cli.COMMANDS)
+
+
+def test_every_lv_and_meta_command_ends_with_json_and_runs_its_handler() -> None:
+    parser = argparse.ArgumentParser(prog="pemove")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_lv.register(sub)
+    cli_meta.register(sub)
+    assert len(sub.choices) == 8
+    for name, command in sub.choices.items():
+        assert command._actions[-1].option_strings == ["--json"], name
+        assert command.get_default("func").__name__ == f"_cmd_{name}"
 
 
 def _imported_for(argv: list[str]) -> set[str]:

@@ -364,6 +364,19 @@ def _node_timeout(args: argparse.Namespace) -> float | None:
     return args.wait if args.wait > 0 else None
 
 
+def _finish(
+    parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]
+) -> None:
+    """End a command's declaration: its ``--json`` and the handler that runs it.
+
+    Every command here reports, and every reporting command has ``--json``
+    (docs/HACKING.md), so it is added here, not by each command.  Called
+    after the command's own options, so ``--help`` lists ``--json`` last.
+    """
+    output.add_json(parser)
+    parser.set_defaults(func=func)
+
+
 def register(subparsers: Any) -> None:
     """Add ``create``, ``remove``, ``list``, ``status`` and ``move`` to the ``pemove`` parser."""
     p = _parser(
@@ -406,8 +419,7 @@ def register(subparsers: Any) -> None:
         "in the kernel (lost at reboot)",
     )
     _add_wait(p, "the LV's device node")
-    output.add_json(p)
-    p.set_defaults(func=_cmd_create)
+    _finish(p, _cmd_create)
 
     p = _parser(
         subparsers, "remove", "remove an LV", "Remove an LV.  It must not be open."
@@ -419,8 +431,7 @@ def register(subparsers: Any) -> None:
         help="when its metadata cannot be assembled (a PV missing, a damaged "
         "copy), remove the records of NAME from the PVs that are present",
     )
-    output.add_json(p)
-    p.set_defaults(func=_cmd_remove)
+    _finish(p, _cmd_remove)
 
     p = _parser(
         subparsers,
@@ -428,8 +439,7 @@ def register(subparsers: Any) -> None:
         "list the LVs",
         "List the LVs (--json prints [] when there are none).",
     )
-    output.add_json(p)
-    p.set_defaults(func=_cmd_list)
+    _finish(p, _cmd_list)
 
     p = _parser(
         subparsers,
@@ -439,8 +449,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--les", action="store_true", help="also list every LE")
-    output.add_json(p)
-    p.set_defaults(func=_cmd_status)
+    _finish(p, _cmd_status)
 
     p = _parser(
         subparsers,
@@ -503,5 +512,4 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the same as --method legacy: PE_LOCK, buffered copy, PE_REMAP, PE_UNLOCK, which can lose writes",
     )
-    output.add_json(p)
-    p.set_defaults(func=_cmd_move)
+    _finish(p, _cmd_move)

@@ -17,6 +17,7 @@ from pemove import discovery, errors, exitcodes, lvs
 from pemove.cli import output
 from pemove.cli.lv import (
     _add_wait,
+    _finish,
     _node_timeout,
     _parser,
     _reports_errors,
@@ -194,8 +195,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
     _add_wait(p, "each LV's node")
-    output.add_json(p)
-    p.set_defaults(func=_cmd_activate)
+    _finish(p, _cmd_activate)
 
     p = _parser(
         subparsers,
@@ -204,8 +204,7 @@ def register(subparsers: Any) -> None:
         "Remove the LVs from the kernel; their metadata stays, so 'pemove activate' brings them back.",
     )
     p.add_argument("names", nargs="+", metavar="NAME")
-    output.add_json(p)
-    p.set_defaults(func=_cmd_deactivate)
+    _finish(p, _cmd_deactivate)
 
     p = _parser(
         subparsers,
@@ -217,5 +216,4 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME")
     _devices(p)
-    output.add_json(p)
-    p.set_defaults(func=_cmd_scan)
+    _finish(p, _cmd_scan)
