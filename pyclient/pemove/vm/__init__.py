@@ -6,6 +6,7 @@ results directory, the files found).  The pieces, one job each:
 - :mod:`pemove.vm.boot`: :func:`run` itself, from a kernel SPEC to the verdict;
 - :mod:`pemove.vm.kernels`: which kernel (``6.1``, ``6.12``, a release, a tree);
 - :mod:`pemove.vm.build`: the module built for that kernel;
+- :mod:`pemove.vm.bytecode`: the guest's Python bytecode, written on the host;
 - :mod:`pemove.vm.accel`: KVM or TCG, probed once and remembered;
 - :mod:`pemove.vm.runner`: the virtme-ng command line, disks, timeout, verdict;
 - :mod:`pemove.vm.proc`: the process group that can always be killed;

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from pemove.vm import build, kernels, kmsg, runner
+from pemove.vm import build, bytecode, kernels, kmsg, runner
 from pemove.vm.accel import choose as choose_accel
 from pemove.vm.runner import Outcome
 
@@ -100,6 +100,7 @@ def run(
         qemu_opts=list(qemu_opts),
         deterministic=deterministic,
     )
+    bytecode.prime(cfg.command, cwd or Path.cwd(), runner.PYCLIENT)
     try:
         return runner.run(cfg)
     except (OSError, ValueError) as e:

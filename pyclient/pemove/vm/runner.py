@@ -63,6 +63,10 @@ _CONSOLE_LINE = re.compile(
 # there (a CI clone, say) is visible in the guest and must be used.
 _GUEST_PRIVATE = ("/run/", "/dev/", "/proc/", "/sys/")
 
+#: The directory holding the ``pemove`` package, which the guest imports
+#: through PYTHONPATH.
+PYCLIENT = Path(__file__).resolve().parents[2]
+
 
 @dataclasses.dataclass
 class VMConfig:
@@ -187,8 +191,7 @@ def guest_python() -> tuple[str, str | None]:
 def guest_argv(cfg: VMConfig, results_dir: Path) -> list[str]:
     """The argv run inside the guest: :mod:`pemove.vm.guest` around the command."""
     python, bindir = guest_python()
-    pyclient = Path(__file__).resolve().parents[2]
-    argv = ["env", f"PYTHONPATH={pyclient}", "PYTHONDONTWRITEBYTECODE=1"]
+    argv = ["env", f"PYTHONPATH={PYCLIENT}", "PYTHONDONTWRITEBYTECODE=1"]
     argv += [python, "-m", guest.__name__, "--results", str(results_dir)]
     argv += ["--disks", str(cfg.disks)]
     if bindir:
