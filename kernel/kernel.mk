@@ -9,6 +9,7 @@
 #
 #   make test-debug                  the debug tier on debug-6.12 and debug-6.1
 #   make test-debug DEBUG_SERIES=6.12 FULL=1   the whole guest tier there
+#   make test-debug JOBS=2           two VMs per kernel, each a share of the files
 # A cached build is reused; KERNEL_ARGS='--rebuild' or '--jobs 4' pass options.
 # The Debian source package and the kernel build tools are installed when
 # missing (as for lint, through .ci/apt-install).
@@ -46,6 +47,10 @@ FULL ?=
 
 test-debug: $(DEBUG_SERIES:%=test-debug-%)
 
+# Through tests/test_guest_tier.py, as make test: JOBS=N shards the files
+# across N VMs, and PYTEST_ARGS reach the guest's pytest.
 $(KERNEL_SERIES:%=test-debug-%): test-debug-%: kernel-debug-%
-	$(PY) -m pemove.vm.cli --kernel debug-$* --timeout $(VM_TIMEOUT) $(VM_ARGS) -- \
-		python -m pytest $(if $(FULL),tests/guest,$(DEBUG_TESTS)) -v -rfEs $(PYTEST_ARGS)
+	PEMOVE_GUEST_KERNELS=debug-$* PEMOVE_GUEST_JOBS=$(JOBS) \
+	PEMOVE_GUEST_FILES="$(if $(FULL),,$(DEBUG_TESTS))" \
+	PEMOVE_VM_TIMEOUT=$(VM_TIMEOUT) PEMOVE_GUEST_PYTEST_ARGS="$(PYTEST_ARGS)" \
+		$(PY) -m pytest tests/test_guest_tier.py

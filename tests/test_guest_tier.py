@@ -10,6 +10,9 @@ Environment: ``PEMOVE_VM_TIMEOUT`` (seconds per boot, default 3600),
 ``PEMOVE_GUEST_PYTEST_ARGS`` (extra arguments for the guest pytest, split on
 blanks, e.g. ``-k env``), ``PEMOVE_GUEST_JOBS`` (VMs per kernel, default 1:
 the test files are dealt by :mod:`pemove.vm.shard` and the VMs run at once),
+``PEMOVE_GUEST_KERNELS`` (kernel SPECs, e.g. ``debug-6.12``, instead of the
+installed Debian kernels: ``make test-debug``), ``PEMOVE_GUEST_FILES`` (the
+guest test files to run, instead of all of tests/guest: the debug tier's),
 and the guest tests' own knobs in :data:`GUEST_ENV`, passed into the guest
 when set (``.ci/run`` sets ``PEMOVE_REPLAY_POINTS``).
 """
@@ -31,7 +34,14 @@ from pemove import vm
 from pemove.vm import kernels, shard
 
 REPO = Path(__file__).resolve().parents[1]
-KERNELS = kernels.newest_per_series(kernels.installed_kernels())
+_SPECS = os.environ.get("PEMOVE_GUEST_KERNELS", "").split()
+KERNELS = (
+    [kernels.resolve(spec) for spec in _SPECS]
+    if _SPECS
+    else kernels.newest_per_series(kernels.installed_kernels())
+)
+#: The guest test files to run (default: every one in tests/guest).
+FILES = os.environ.get("PEMOVE_GUEST_FILES", "").split()
 TIMEOUT = float(os.environ.get("PEMOVE_VM_TIMEOUT", "3600"))
 EXTRA = os.environ.get("PEMOVE_GUEST_PYTEST_ARGS", "").split()
 #: VMs per kernel, each running a shard of the guest test files (make test JOBS=N).
@@ -106,8 +116,8 @@ def _junit_failures(path: Path) -> list[str]:
 def _shards(jobs: int) -> list[list[str]]:
     """The guest test files in *jobs* shards (one: the whole directory)."""
     if jobs <= 1:
-        return [["tests/guest"]]
-    files = sorted(
+        return [FILES or ["tests/guest"]]
+    files = FILES or sorted(
         str(p.relative_to(REPO)) for p in (REPO / "tests" / "guest").glob("test_*.py")
     )
     runs = sorted((REPO / "results" / "vm").glob("*/junit-*.xml"))
