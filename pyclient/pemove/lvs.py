@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from pemove import discovery, errors
 from pemove.control import Control, Extent, LVInfo
@@ -93,10 +93,17 @@ def remove_when_released(ctl: Control, name: str, timeout: float = 10.0) -> None
         raise busy[-1] from None
 
 
-def remove_all(ctl: Control, timeout: float = 10.0) -> list[str]:
-    """Remove every LV, each retried while busy; return one line per LV that stayed."""
+def remove_all(
+    ctl: Control, timeout: float = 10.0, keep: Collection[str] = ()
+) -> list[str]:
+    """Remove every LV but those named in *keep*, each retried while busy.
+
+    :returns: one line per LV that stayed
+    """
     problems = []
     for info in ctl.lv_list():
+        if info.name in keep:
+            continue
         try:
             remove_when_released(ctl, info.name, timeout)
         except errors.LVNotFound:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kit.cleanup import remove_leftovers
+from kit.cleanup import KEPT, remove_leftovers, wipe
 from kit.figures import Figures
 from kit.module import Module
 from pemove.vm import devkmsg, guest, kmsg
@@ -47,7 +47,6 @@ SKIP_REASON = (
     "guest test: runs only inside a pemove VM (PEMOVE_GUEST=1); run it with "
     "'make test-guest KERNEL=6.12' or 'pemove vm -- python -m pytest tests/guest'"
 )
-WIPE_BYTES = 1 << 20  # old LV metadata or test data must not leak across tests
 # Per-test limit (pytest-timeout), so one stuck test fails alone instead of
 # the whole VM hitting pemove vm's timeout with no JUnit XML written.
 TEST_TIMEOUT = int(os.environ.get("PEMOVE_TEST_TIMEOUT", "600"))
@@ -136,11 +135,14 @@ def _kernel_log_clean(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_state() -> Iterator[None]:
-    """Remove what a test left behind; a leftover that will not go is an error."""
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remove what a test left behind; a leftover that will not go is an error.
+
+    LVs that a wider fixture owns (``KEPT``) stay for the next test.
+    """
     yield
     if IN_GUEST:
-        problems = remove_leftovers()
+        problems = remove_leftovers(keep=request.config.stash.get(KEPT, set()))
         if problems:
             pytest.fail("cleanup failed: " + "; ".join(problems), pytrace=False)
 
@@ -191,14 +193,7 @@ def ctl(module: Module) -> Iterator[Any]:
 def disks() -> list[str]:
     """The VM's fresh disks (``PEMOVE_DISKS``), first MiBs zeroed."""
     nodes = guest.guest_disks()
-    zeros = bytes(WIPE_BYTES)
-    for node in nodes:
-        fd = os.open(node, os.O_WRONLY)
-        try:
-            os.write(fd, zeros)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    wipe(nodes)
     return nodes
 
 

@@ -8,6 +8,7 @@ LV's map, state and counters must be what they were before.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.cleanup import KEPT, wipe
 from kit.faults import scsi_debug_disk
 from pemove import errors, lvs, placement, uapi
 from pemove.control import Control, Extent
+from pemove.vm import guest
 
 ffi = uapi.ffi
 C = uapi.const
@@ -104,9 +107,29 @@ class TwoLVs:
         return self.at(1, extent)
 
 
-@pytest.fixture
-def two_lvs(ctl: Control, disks: list[str]) -> Iterator[TwoLVs]:
-    yield TwoLVs(ctl, disks)
+@pytest.fixture(scope="class")
+def two_lvs(request: pytest.FixtureRequest) -> Iterator[TwoLVs]:
+    """One pair of LVs for the whole errno table.
+
+    Every case leaves them as it found them (the table's own assertion), so
+    each case need not make them anew: that took 4 to 12 s per case on a
+    debug kernel under TCG (two LVs, their nodes, udev), for 56 cases.  The
+    cleanup after each case spares them (``KEPT``); they go with the class.
+    """
+    kept = request.config.stash.setdefault(KEPT, set())
+    nodes = guest.guest_disks()
+    if len(nodes) < 2:
+        pytest.skip(f"needs 2 disks, the VM has {len(nodes)}")
+    wipe(nodes)
+    with Control() as ctl:
+        kept.update({"t", "n"})
+        try:
+            yield TwoLVs(ctl, nodes)
+        finally:
+            kept.difference_update({"t", "n"})
+            for name in ("t", "n"):
+                with contextlib.suppress(errors.LVNotFound):
+                    lvs.remove_when_released(ctl, name)
 
 
 def _dest_fields(e: Extent) -> dict[str, Any]:
@@ -452,15 +475,18 @@ def _remove_locked(env: TwoLVs) -> int:
 
 
 @pytest.mark.disks(2)
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_errno(two_lvs: TwoLVs, case: Case) -> None:
-    _, expected, fn = case
-    before = snapshot(two_lvs.ctl)
-    got = fn(two_lvs)
-    assert got == expected, (
-        f"expected {errors.errno_name(expected)}, got {errors.errno_name(got)}"
-    )
-    assert snapshot(two_lvs.ctl) == before, "a rejected call changed the LVs"
+class TestErrnoTable:
+    """The errno table, case by case, on one pair of LVs (``two_lvs``)."""
+
+    @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+    def test_errno(self, two_lvs: TwoLVs, case: Case) -> None:
+        _, expected, fn = case
+        before = snapshot(two_lvs.ctl)
+        got = fn(two_lvs)
+        assert got == expected, (
+            f"expected {errors.errno_name(expected)}, got {errors.errno_name(got)}"
+        )
+        assert snapshot(two_lvs.ctl) == before, "a rejected call changed the LVs"
 
 
 def test_version_written_back_on_failure(ctl: Control) -> None:
