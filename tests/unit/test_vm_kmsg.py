@@ -519,3 +519,27 @@ def test_stack_frames_skips_stale_words_and_stops_at_the_dump_end() -> None:
 
 def test_an_injected_failure_and_its_stack_are_no_splat() -> None:
     assert kmsg.first_splat(_INJECTED) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "continues"),
+    [
+        ("Call Trace:", True),
+        (" <TASK>", True),
+        ("  dump_stack_lvl+0x7c/0x90", True),
+        ("CPU: 1 UID: 0 PID: 67 Comm: python Tainted: G W O 6.12.118 #1", True),
+        ("Tainted: [W]=WARN, [O]=OOT_MODULE", True),
+        ("Hardware name: QEMU Standard PC (Q35 + ICH9, 2009)", True),
+        ("RAX: ffffffffffffffda RBX: 00000000c090e701", True),
+        ("R13: 0000000000000001 R14: 00007ffe771c3dc0", True),
+        ("FAULT_INJECTION: forcing a failure.", False),
+        ("WARNING: CPU: 1 PID: 67 at lib/list_debug.c:35", False),
+        ("BUG: sleeping function called from invalid context", False),
+        ("pemove-test: end tests/guest/test_x.py::test_y", False),
+    ],
+)
+def test_continues_report_after_lost_records(text: str, continues: bool) -> None:
+    """After the ring buffer lost records, the rest of a cut report is skipped, not judged."""
+    from pemove.vm import devkmsg
+
+    assert devkmsg.continues_report(text) is continues
