@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+from typing import Any
+
 import pytest
 from pemove.vm import kmsg
 
@@ -543,3 +546,50 @@ def test_continues_report_after_lost_records(text: str, continues: bool) -> None
     from pemove.vm import devkmsg
 
     assert devkmsg.continues_report(text) is continues
+
+
+def test_read_after_lost_records_skips_the_cut_report_and_judges_the_rest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """/dev/kmsg answers EPIPE when records were overwritten, then resumes mid-report.
+
+    Without the resync the orphan ``Call Trace:`` is read and judged a splat
+    (what failed the fail-nth walk on debug-6.12); with it, the cut report's
+    rest is skipped and a real report after it is still found.
+    """
+    from pemove.vm import devkmsg
+
+    stream: list[bytes | OSError] = [
+        OSError(errno.EPIPE, "Broken pipe"),
+        b"4,900,659918118,-;Call Trace:\n",
+        b"4,901,659918130,-; <TASK>\n",
+        b"4,902,659918140,-;  dump_stack_lvl+0x7c/0x90\n",
+        b"4,903,659919000,-;kobject: kobject_add_internal failed\n",
+        b"4,904,659919500,-;WARNING: CPU: 1 PID: 67 at lib/list_debug.c:35\n",
+    ]
+
+    def fake_read(fd: int, size: int) -> bytes:
+        if not stream:
+            raise BlockingIOError
+        item = stream.pop(0)
+        if isinstance(item, OSError):
+            raise item
+        return item
+
+    kmsg_file = tmp_path / "kmsg"
+    kmsg_file.write_bytes(b"")
+    log = devkmsg.KernelLog(path=str(kmsg_file))
+    monkeypatch.setattr(devkmsg.os, "read", fake_read)
+    try:
+        texts = [r.text for r in log.read()]
+    finally:
+        monkeypatch.undo()
+        log.close()
+    assert texts == [
+        "kobject: kobject_add_internal failed",
+        "WARNING: CPU: 1 PID: 67 at lib/list_debug.c:35",
+    ]
+    splats = kmsg.find_splats([f"[  659.9] {t}" for t in texts], kmsg.DEFAULT_ALLOW)
+    assert [s.line for s in splats] == [
+        "[  659.9] WARNING: CPU: 1 PID: 67 at lib/list_debug.c:35"
+    ]
