@@ -175,6 +175,67 @@ def test_outcome_lists_and_finds_the_files(tmp_path):
     )
 
 
+def _boots(monkeypatch, tmp_path, *results):
+    """Make runner._boot hand out *results* (code, started, timed_out) in turn."""
+    calls: list[Path] = []
+
+    def fake(c, deadline):
+        code, started, timed_out = results[len(calls)]
+        d = tmp_path / f"boot{len(calls)}"
+        d.mkdir()
+        if started:
+            (d / guest.STARTED_FILE).write_text("5.0\n")
+        calls.append(d)
+        return runner.Outcome(code, f"reason {len(calls)}", d, K.release), timed_out
+
+    monkeypatch.setattr(runner, "_boot", fake)
+    return calls
+
+
+def test_a_kernel_that_fails_in_its_own_boot_is_booted_once_more(monkeypatch, tmp_path):
+    calls = _boots(
+        monkeypatch, tmp_path, (exitcodes.VM_FAILED, False, False), (0, True, False)
+    )
+    out = runner.run(cfg(timeout=600))
+    assert len(calls) == 2 and out.ok and out.results == calls[1]
+    assert "the first failed before the guest started, reason 1" in out.reason
+
+
+def test_a_second_boot_failure_is_the_verdict(monkeypatch, tmp_path):
+    calls = _boots(
+        monkeypatch,
+        tmp_path,
+        (exitcodes.VM_FAILED, False, False),
+        (exitcodes.VM_FAILED, False, False),
+    )
+    out = runner.run(cfg(timeout=600))
+    assert len(calls) == 2 and out.code == exitcodes.VM_FAILED
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        (exitcodes.VM_FAILED, True, False),  # the guest had started: ours to answer for
+        (exitcodes.TIMEOUT, False, True),  # the time is gone
+        (0, False, False),  # nothing failed
+    ],
+)
+def test_no_second_boot_after_the_guest_started_or_a_timeout(
+    monkeypatch, tmp_path, first
+):
+    calls = _boots(monkeypatch, tmp_path, first, (0, True, False))
+    out = runner.run(cfg(timeout=600))
+    assert len(calls) == 1 and out.code == first[0]
+
+
+def test_no_second_boot_without_time_for_it(monkeypatch, tmp_path):
+    calls = _boots(
+        monkeypatch, tmp_path, (exitcodes.VM_FAILED, False, False), (0, True, False)
+    )
+    out = runner.run(cfg(timeout=600, started=time.monotonic() - 599))
+    assert len(calls) == 1 and out.code == exitcodes.VM_FAILED
+
+
 def test_run_that_cannot_start_says_why(monkeypatch):
     monkeypatch.setattr(boot.shutil, "which", lambda name: None)
     out = boot.run(["true"])

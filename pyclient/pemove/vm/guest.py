@@ -37,6 +37,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
     "ENV_GUEST",
     "ENV_KO",
     "ENV_RESULTS",
+    "STARTED_FILE",
     "STATUS_FILE",
     "delete_module",
     "find_disks",
@@ -63,6 +65,9 @@ __all__ = [
 ]
 
 STATUS_FILE = "status.json"
+#: Written first thing in the guest: a failed run without it failed in the
+#: kernel's own boot, before anything of ours ran in the VM.
+STARTED_FILE = "guest-started"
 HUNG_TASK_TIMEOUT = 30
 #: The soft-lockup watchdog's maximum (it reports after twice this, 120 s).
 #: Debian's 10 s (a report after 20 s) fires under TCG when the host is
@@ -336,6 +341,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the guest side of ``pemove vm``; returns the command's exit code."""
     args = _parse(argv)
+    uptime = time.clock_gettime(time.CLOCK_BOOTTIME)
+    (args.results / STARTED_FILE).write_text(f"{uptime:.3f}\n")
     status: dict[str, object] = {"exit": None, "error": None, "command": args.command}
     code = 1
     try:

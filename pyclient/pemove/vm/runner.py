@@ -35,6 +35,7 @@ __all__ = [
     "DETERMINISTIC_QEMU_OPTS",
     "Outcome",
     "VMConfig",
+    "boot_failed",
     "guest_argv",
     "judge",
     "run",
@@ -331,10 +332,30 @@ class _ConsoleFilter:
         self._out.flush()  # type: ignore[attr-defined]
 
 
-def run(cfg: VMConfig) -> Outcome:
-    """Boot, run *cfg.command*, and judge the outcome (see :func:`judge`)."""
-    started = cfg.started if cfg.started is not None else time.monotonic()
-    deadline = started + cfg.timeout
+#: The least time left that is worth a second boot, seconds: a TCG boot
+#: takes 30-90 s before the command starts.
+_MIN_SECOND_BOOT_S = 120.0
+
+
+def boot_failed(outcome: Outcome, timed_out: bool) -> bool:
+    """Whether *outcome* is a kernel that failed in its own boot.
+
+    That is a failed run whose guest side never started (no
+    :data:`~pemove.vm.guest.STARTED_FILE`): nothing of ours had run in the
+    VM, the module was not loaded.  Seen once in CI: Debian's 6.12 took an
+    ``Oops: int3`` 2 s into boot under TCG, with two vCPUs patching kernel
+    text.  A timeout is not one: it used up the run's time.
+    """
+    return (
+        not outcome.ok
+        and not timed_out
+        and outcome.results is not None
+        and not (outcome.results / guest.STARTED_FILE).exists()
+    )
+
+
+def _boot(cfg: VMConfig, deadline: float) -> tuple[Outcome, bool]:
+    """One boot of *cfg*: the outcome, and whether it timed out."""
     results_dir = results_dir_for(cfg)
     vng = find_vng()
     with tempfile.TemporaryDirectory(prefix="pemove-vm-") as tmp:
@@ -354,6 +375,39 @@ def run(cfg: VMConfig) -> Outcome:
                 g.wait(deadline)
                 timed_out = g.timed_out
     code, reason = judge(results_dir, timed_out, cfg.timeout, cfg.allow)
-    return Outcome(
+    outcome = Outcome(
         code, reason, results_dir, cfg.kernel.release, found_files(results_dir)
+    )
+    return outcome, timed_out
+
+
+def run(cfg: VMConfig) -> Outcome:
+    """Boot, run *cfg.command*, and judge the outcome (see :func:`judge`).
+
+    A kernel that fails in its own boot (:func:`boot_failed`) is booted once
+    more if the time left allows a boot twice as long, and 2 min at least.
+    The failed boot's directory is kept, and the final reason carries its
+    verdict, so a retry is never silent; a failure after the guest side
+    started is never retried.
+    """
+    started = cfg.started if cfg.started is not None else time.monotonic()
+    deadline = started + cfg.timeout
+    begun = time.monotonic()
+    outcome, timed_out = _boot(cfg, deadline)
+    if not boot_failed(outcome, timed_out):
+        return outcome
+    took = time.monotonic() - begun
+    if deadline - time.monotonic() < max(2 * took, _MIN_SECOND_BOOT_S):
+        return outcome
+    print(
+        f"pemove vm: the kernel failed in its own boot, before the guest started "
+        f"({outcome.reason}); booting once more",
+        file=sys.stderr,
+        flush=True,
+    )
+    again, _ = _boot(cfg, deadline)
+    return dataclasses.replace(
+        again,
+        reason=f"{again.reason} (on a second boot: the first failed before the "
+        f"guest started, {outcome.reason})",
     )
