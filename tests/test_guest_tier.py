@@ -113,15 +113,15 @@ def _junit_failures(path: Path) -> list[str]:
     return lines
 
 
-def _shards(jobs: int) -> list[list[str]]:
+def _shards(jobs: int, release: str) -> list[list[str]]:
     """The guest test files in *jobs* shards (one: the whole directory)."""
     if jobs <= 1:
         return [FILES or ["tests/guest"]]
     files = FILES or sorted(
         str(p.relative_to(REPO)) for p in (REPO / "tests" / "guest").glob("test_*.py")
     )
-    runs = sorted((REPO / "results" / "vm").glob("*/junit-*.xml"))
-    return shard.plan(files, jobs, shard.costs_from_junit(runs[-10:]))
+    costs = shard.recorded_costs(REPO / "results" / "vm", release)
+    return shard.plan(files, jobs, costs)
 
 
 @dataclass
@@ -158,7 +158,7 @@ def test_guest_tier(kernel: kernels.Kernel, capsys: pytest.CaptureFixture[str]) 
     reason = _missing_requirement()
     if reason:
         pytest.skip(reason)
-    shards = _shards(JOBS)
+    shards = _shards(JOBS, kernel.release)
     with capsys.disabled():
         jobs = []
         for i, files in enumerate(shards):

@@ -42,3 +42,33 @@ def test_costs_from_junit(tmp_path: Path):
         "tests/guest/test_faults.py": 4.0,
         "tests/guest/test_cli.py": 1.0,
     }
+
+
+def _junit(path: Path, cases: dict[str, float]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        '<testsuites><testsuite name="pytest">'
+        + "".join(
+            f'<testcase classname="tests.guest.{m}" name="t" time="{t}"/>'
+            for m, t in cases.items()
+        )
+        + "</testsuite></testsuites>"
+    )
+    return path
+
+
+def test_costs_take_the_newest_run_of_a_file_not_a_sum(tmp_path: Path):
+    old = _junit(tmp_path / "a.xml", {"test_x": 10, "test_y": 3})
+    new = _junit(tmp_path / "b.xml", {"test_x": 12})
+    assert shard.costs_from_junit([old, new]) == {
+        "tests/guest/test_x.py": 12.0,
+        "tests/guest/test_y.py": 3.0,
+    }
+
+
+def test_recorded_costs_prefer_the_same_kernel(tmp_path: Path):
+    _junit(tmp_path / "20261207-100000-6.12/junit-6.12.xml", {"test_x": 1})
+    _junit(tmp_path / "20261207-090000-debug/junit-debug.xml", {"test_x": 9})
+    assert shard.recorded_costs(tmp_path, "debug") == {"tests/guest/test_x.py": 9.0}
+    # No run of this kernel yet: any kernel's times beat file sizes.
+    assert shard.recorded_costs(tmp_path, "6.1") == {"tests/guest/test_x.py": 1.0}

@@ -14,17 +14,23 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["costs_from_junit", "plan"]
+__all__ = ["costs_from_junit", "plan", "recorded_costs"]
 
 
 def costs_from_junit(paths: Iterable[Path]) -> dict[str, float]:
-    """Seconds per test file (``tests/guest/test_x.py``) in JUnit reports."""
+    """Seconds per test file (``tests/guest/test_x.py``) in JUnit reports.
+
+    *paths* oldest first: a file's cost is its time in the newest report
+    that ran it, not a sum over reports (a file in every report would then
+    outweigh one in a single shard's report).
+    """
     costs: dict[str, float] = {}
     for path in paths:
         try:
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError):
             continue
+        run: dict[str, float] = {}
         for case in root.iter("testcase"):
             cls = case.get("classname") or ""
             # pytest's classname: tests.guest.test_x (or tests.guest.test_x.Class)
@@ -33,8 +39,22 @@ def costs_from_junit(paths: Iterable[Path]) -> dict[str, float]:
             if name is None:
                 continue
             key = "/".join(parts[: parts.index(name)] + [name]) + ".py"
-            costs[key] = costs.get(key, 0.0) + float(case.get("time") or 0.0)
+            run[key] = run.get(key, 0.0) + float(case.get("time") or 0.0)
+        costs.update(run)
     return costs
+
+
+def recorded_costs(results: Path, release: str, last: int = 10) -> dict[str, float]:
+    """Seconds per test file from the newest *last* runs under *results*.
+
+    Runs on kernel *release* are used when there are any: a debug kernel
+    does not slow every file alike (fault injection and lockdep cost more
+    than CLI start-up), so another kernel's times would misdeal its files.
+    """
+    runs = sorted(results.glob(f"*/junit-{release}.xml")) or sorted(
+        results.glob("*/junit-*.xml")
+    )
+    return costs_from_junit(runs[-last:])
 
 
 def plan(
