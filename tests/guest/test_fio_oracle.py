@@ -21,7 +21,7 @@ def test_fio_verifies_across_locked_moves(
 ) -> None:
     if shutil.which("fio") is None:
         pytest.skip("fio is not installed (apt-get install fio)")
-    r = scenarios.fio_oracle(ctl, disks, "locked", mode=mode, seed=seed)
+    r = scenarios.fio_oracle(scenarios.Setting(ctl, disks, "locked", seed, mode))
     print(r)
     assert r["fio_rc"] == [0, 0], r["fio_stderr"]
     assert r["corrupt"] == 0, r["fio_stderr"]

@@ -33,7 +33,7 @@ def run(ctl: Control, disks: Sequence[str], seed: int) -> Run:
     """``run(scenario, method)``: the scenario on the first two disks, its result printed."""
 
     def run(scenario: Scenario, method: str) -> dict[str, Any]:
-        r = scenario(ctl, disks[:2], method, seed=seed)
+        r = scenario(scenarios.Setting(ctl, disks[:2], method, seed))
         print(r)
         return r
 
@@ -93,8 +93,9 @@ def test_move_pe_falls_back_warns_once_and_loses(
         assert not ctl.version().pe_move
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            race = scenarios.inflight_race(ctl, disks[:2], "auto", seed=seed)
-            stale = scenarios.stale_cache(ctl, disks[:2], "auto", seed=seed)
+            setting = scenarios.Setting(ctl, disks[:2], "auto", seed)
+            race = scenarios.inflight_race(setting)
+            stale = scenarios.stale_cache(setting)
         assert pe_move_available(ctl) is False
     fallbacks = [w for w in caught if issubclass(w.category, LegacyFallbackWarning)]
     assert len(fallbacks) == 1, [str(w.message) for w in fallbacks]

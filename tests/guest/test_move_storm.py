@@ -23,9 +23,8 @@ MOVES = max(200, int(os.environ.get("PEMOVE_STORM_MOVES", "200")))
 def test_move_storm_locked_loses_nothing(
     ctl: Control, disks: Sequence[str], seed: int, mode: str
 ) -> None:
-    r = scenarios.move_storm(
-        ctl, disks[:2], "locked", mode=mode, seed=seed, moves=MOVES
-    )
+    setting = scenarios.Setting(ctl, disks[:2], "locked", seed, mode)
+    r = scenarios.move_storm(setting, moves=MOVES)
     print({k: v for k, v in r.items() if k not in ("verify", "files")})
     assert (r["method"], r["mode"]) == ("locked", mode)
     assert r["moves"] >= MOVES

@@ -1,8 +1,10 @@
 """The four data-loss scenarios, run inside a pemove guest.
 
-Each scenario uses the guest's raw disks as PVs (with a dm-delay table,
-named ``pemove-t-*``, where it needs one), makes its own LVs (``pmt-*``),
-runs, verifies, tears everything down, and returns one result dict::
+Each scenario takes a :class:`Setting` (the control node, the disks, the
+method, the mode, the seed and the log) and its own keyword options, uses
+the guest's raw disks as PVs (with a dm-delay table, named ``pemove-t-*``,
+where it needs one), makes its own LVs (``pmt-*``), runs, verifies, tears
+everything down, and returns one result dict::
 
     {"name", "method", "mode", "acked", "lost", "stale", "corrupt", "moves", "seconds", ...}
 
@@ -47,7 +49,7 @@ from typing import Any
 
 from pemove.control import Control
 from pemove.move import DEFAULT_MODE
-from pemove.workload.scenarios.common import Log, log_stderr
+from pemove.workload.scenarios.common import Log, Setting, log_stderr
 from pemove.workload.scenarios.fio import fio_oracle
 from pemove.workload.scenarios.inflight import inflight_race
 from pemove.workload.scenarios.stale import stale_cache
@@ -55,6 +57,7 @@ from pemove.workload.scenarios.storm import move_storm
 
 __all__ = [
     "SCENARIOS",
+    "Setting",
     "fio_oracle",
     "inflight_race",
     "judge",
@@ -147,14 +150,15 @@ def run(
                     continue
                 for mode in modes if method != "legacy" else (DEFAULT_MODE,):
                     shown = None if method == "legacy" else mode
-                    kwargs: dict[str, Any] = {"seed": seed, "log": log, "mode": mode}
+                    setting = Setting(ctl, disks, method, seed, mode, log)
+                    kwargs: dict[str, Any] = {}
                     if name == "storm":
                         kwargs["moves"] = storm_moves
                         kwargs["timeout"] = max(900.0, storm_moves * 1.5)
                     label = f"{name}/{method}" + (f"/{shown}" if shown else "")
                     log(f"scenario {label}, seed {seed}")
                     try:
-                        results.append(SCENARIOS[name](ctl, disks, method, **kwargs))
+                        results.append(SCENARIOS[name](setting, **kwargs))
                     except Exception as exc:  # noqa: BLE001 -- reported in the results
                         log(f"scenario {label} failed: {exc!r}")
                         results.append(_failed(name, method, shown, seed, exc))

@@ -1,16 +1,19 @@
-"""What the scenarios share: the move recorder, phase timing, PE pairs, the result dict."""
+"""What the scenarios share: their setting, the move recorder, phase timing, PE pairs, the result dict."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pemove import lvs
 from pemove.control import MODES, Control, Extent
 from pemove.move import DEFAULT_MODE, METHODS, move_extent
+from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger, MoveEvent
-from pemove.workload.verify import Report
+from pemove.workload.verify import Report, verify
 
 __all__ = [
     "LV_PREFIX",
@@ -19,7 +22,9 @@ __all__ = [
     "Log",
     "MoveRecorder",
     "Phases",
+    "Race",
     "Run",
+    "Setting",
     "Slots",
     "log_stderr",
 ]
@@ -32,10 +37,38 @@ SMALL_EXTENT_SECTORS = 512
 
 Log = Callable[[str], None]
 
+#: What scenarios 1 and 2 do on their LE between setup and verify: write and
+#: move it, given the LV's name, its node and the ledger of the LE (which
+#: holds ``ledger.blocks_per_extent`` blocks, LBAs from 0).
+Race = Callable[[str, str, Ledger], None]
+
 
 def log_stderr(msg: str) -> None:
     """The scenarios' default log: a line on stderr."""
     print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every scenario runs with; the rest of its arguments are its own.
+
+    :func:`pemove.workload.scenarios.run` makes one for each scenario, method
+    and mode it runs, and :class:`Run` takes the name of the scenario with it.
+
+    :ivar ctl: the open control node
+    :ivar disks: raw disks the scenario uses as PVs (each says how many)
+    :ivar method: how LEs are moved, one of :data:`pemove.move.METHODS`
+    :ivar seed: seeds every random choice of the scenario
+    :ivar mode: a locked move's mode, one of :data:`pemove.control.MODES`
+    :ivar log: where progress and the summary line go
+    """
+
+    ctl: Control
+    disks: Sequence[str]
+    method: str
+    seed: int
+    mode: str = DEFAULT_MODE
+    log: Log = log_stderr
 
 
 class MoveRecorder:
@@ -140,16 +173,14 @@ class Slots:
 
 
 class Run:
-    """One run of a scenario: its name, seed, timing and moves; it makes the result dict."""
+    """One run of a scenario: its name, setting, timing and moves; it makes the result dict."""
 
-    def __init__(
-        self, name: str, ctl: Control, method: str, seed: int, mode: str = DEFAULT_MODE
-    ) -> None:
+    def __init__(self, name: str, setting: Setting) -> None:
         self.name = name
-        self.seed = seed
+        self.setting = setting
         self.t0 = time.monotonic()
         self.phases = Phases()
-        self.mover = MoveRecorder(ctl, method, mode)
+        self.mover = MoveRecorder(setting.ctl, setting.method, setting.mode)
 
     @property
     def label(self) -> str:
@@ -171,14 +202,39 @@ class Run:
             "corrupt": corrupt,
             "moves": self.mover.moves,
             "seconds": round(time.monotonic() - self.t0, 2),
-            "seed": self.seed,
+            "seed": self.setting.seed,
             **self.mover.stats(),
             **extra,
         }
 
-    def verified(self, report: Report, log: Log, **extra: Any) -> dict[str, Any]:
-        """The result of a run judged by one verifier report, logged, with its phases."""
-        log(f"{self.label}: {report.summary()}")
+    def one_le(self, label: str, pe: Extent, extent_sectors: int, race: Race) -> Report:
+        """Scenarios 1 and 2: a one-LE LV on ``pe``; ``race`` writes and moves it; verify.
+
+        The LV is ``pmt-<label>-<method>-<mode>``.  The phases ``setup``,
+        ``write+move`` and ``verify`` are marked here; ``teardown`` is marked
+        by :meth:`verified`, so the caller's own teardown counts in it.
+
+        :returns: the verifier's report on the LE, taken before the LV goes
+        """
+        s = self.setting
+        name = f"{LV_PREFIX}{label}-{s.method}-{s.mode}"
+        with lvs.temporary(s.ctl, name, extent_sectors, [pe]) as (info, node):
+            self.phases.mark("setup")
+            ledger = Ledger(info.name, extent_sectors * 512 // BLOCK_SIZE)
+            race(info.name, node, ledger)
+            self.phases.mark("write+move")
+            report = verify(node, ledger)
+            self.phases.mark("verify")
+        return report
+
+    def verified(self, report: Report, **extra: Any) -> dict[str, Any]:
+        """The result of a run judged by one verifier report, logged, with its phases.
+
+        Called once everything is torn down: the time since the last mark is
+        the teardown's.
+        """
+        self.phases.mark("teardown")
+        self.setting.log(f"{self.label}: {report.summary()}")
         return self.result(
             acked=report.acked,
             lost=report.lost,

@@ -7,22 +7,12 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pemove import lvs
-from pemove.control import Control
-from pemove.move import DEFAULT_MODE
 from pemove.workload.blockdev import zero
-from pemove.workload.scenarios.common import (
-    LV_PREFIX,
-    MIB_SECTORS,
-    Log,
-    Run,
-    Slots,
-    log_stderr,
-)
+from pemove.workload.scenarios.common import LV_PREFIX, MIB_SECTORS, Run, Setting, Slots
 
 __all__ = ["fio_oracle"]
 
@@ -63,24 +53,21 @@ def _fio_job(out: str) -> dict[str, Any]:
 
 
 def fio_oracle(
-    ctl: Control,
-    disks: Sequence[str],
-    method: str = "locked",
+    setting: Setting,
     *,
-    mode: str = DEFAULT_MODE,
-    seed: int,
     extents: int = 8,
     extent_sectors: int = MIB_SECTORS,
     timeout: float = 900,
-    log: Log = log_stderr,
 ) -> dict[str, Any]:
     """Scenario 4: fio verifies its own writes while extents keep moving.
 
-    :param disks: one or more raw disks; the last one is used
+    :param setting: ``setting.disks`` needs one or more raw disks; the last
+        one is used
     """
-    run = Run("fio", ctl, method, seed, mode)
+    run = Run("fio", setting)
+    ctl, seed = setting.ctl, setting.seed
     mover = run.mover
-    disk = disks[-1]
+    disk = setting.disks[-1]
     span = extents * extent_sectors
     zero(disk, 0, 2 * span)
     slots = Slots(disk, disk, 0, extent_sectors, extents, b_base=span)
@@ -121,7 +108,7 @@ def fio_oracle(
     errors += int(bool(write_job.get("error"))) + int(bool(verify_job.get("error")))
     writes = int(write_job.get("write", {}).get("total_ios", 0))
     verified = int(verify_job.get("read", {}).get("total_ios", 0))
-    log(
+    setting.log(
         f"{run.label}: {writes} writes, {verified} blocks verified, "
         f"{mover.moves} moves, rc {proc.returncode}/{res.returncode}"
     )

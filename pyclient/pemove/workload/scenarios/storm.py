@@ -6,24 +6,14 @@ import contextlib
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pemove import lvs
-from pemove.control import Control
-from pemove.move import DEFAULT_MODE
 from pemove.workload.blockdev import zero
 from pemove.workload.blockfmt import BLOCK_SIZE
 from pemove.workload.ledger import Ledger
-from pemove.workload.scenarios.common import (
-    LV_PREFIX,
-    MIB_SECTORS,
-    Log,
-    Run,
-    Slots,
-    log_stderr,
-)
+from pemove.workload.scenarios.common import LV_PREFIX, MIB_SECTORS, Run, Setting, Slots
 from pemove.workload.verify import verify
 from pemove.workload.writers import (
     BufferedWriter,
@@ -38,18 +28,13 @@ __all__ = ["move_storm"]
 
 
 def move_storm(
-    ctl: Control,
-    disks: Sequence[str],
-    method: str = "locked",
+    setting: Setting,
     *,
-    mode: str = DEFAULT_MODE,
-    seed: int,
     moves: int = 200,
     block_extents: int = 8,
     fs_extents: int = 32,
     extent_sectors: int = MIB_SECTORS,
     timeout: float = 900,
-    log: Log = log_stderr,
 ) -> dict[str, Any]:
     """Scenario 3: every PE of two LVs moves back and forth under mixed load.
 
@@ -58,9 +43,10 @@ def move_storm(
     writer.  LEs of both LVs are moved in turn, A to B and back, until
     ``moves`` moves are done.
 
-    :param disks: at least two raw disks
+    :param setting: ``setting.disks`` needs at least two raw disks
     """
-    run = Run("storm", ctl, method, seed, mode)
+    run = Run("storm", setting)
+    ctl, disks, seed, log = setting.ctl, setting.disks, setting.seed, setting.log
     mover = run.mover
     blocks_per_le = extent_sectors * 512 // BLOCK_SIZE
     a, b = disks[0], disks[1]
