@@ -6,8 +6,8 @@ kmemleak in its config), e.g.::
     pemove vm --kernel debug-6.12 -- python -m pytest tests/guest -k debug_judge
 
 The test-only module ``tests/guest/trigger/`` is built on the host by
-``pemove kernel build`` (or ``python -m pemove.kernel.trigger --kernel
-SPEC``) into ``build/trigger/<release>/``; without a fresh copy there it is
+``pemove kernel build --series 6.12 --debug`` (for a cached kernel, in a
+second) into ``build/trigger/<release>/``; without a fresh copy there it is
 built in the guest against ``/lib/modules/$(uname -r)/build`` (the tree,
 linked by virtme-ng), which takes minutes under TCG.  It is loaded for this
 file only and made to produce one report per test.  Each test checks that
@@ -143,8 +143,8 @@ def _build(workdir: Path) -> Path:
     for src in TRIGGER_SRC.iterdir():
         if src.is_file():
             shutil.copy(src, workdir / src.name)
-    # gcc under TCG: minutes.  'python -m pemove.kernel.trigger --kernel SPEC'
-    # on the host (run by 'pemove kernel build') makes this unnecessary.
+    # gcc under TCG: minutes.  'pemove kernel build' on the host makes this
+    # unnecessary.
     argv = ["make", "-C", str(kdir), f"M={workdir}", "modules"]
     res = subprocess.run(
         argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False

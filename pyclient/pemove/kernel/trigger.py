@@ -5,21 +5,16 @@ there works (``/lib/modules/$(uname -r)/build`` is the tree) but gcc under
 TCG takes minutes, so it is built here, for the kernel a SPEC names, into
 ``build/trigger/<release>/pemove_trigger.ko``; the test uses that file when
 it is newer than the sources.  ``pemove kernel build`` does this for every
-debug kernel it builds or finds cached.
-
-Run as ``python -m pemove.kernel.trigger --kernel debug-6.12``.
+debug kernel it builds or finds cached (a cached one in a second), so this
+module has no command of its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from pemove import exitcodes
 from pemove.vm.build import make_modules
 
 __all__ = ["TriggerError", "build", "ko_path", "source_dir"]
@@ -79,25 +74,3 @@ def build(release: str, kdir: Path, root: Path | None = None) -> Path:
             f"{' '.join(res.args)}\n{res.stdout}".strip()
         )
     return ko
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pemove.kernel.trigger --kernel SPEC``."""
-    from pemove.vm import kernels
-
-    p = argparse.ArgumentParser(
-        prog="python -m pemove.kernel.trigger", description=__doc__
-    )
-    p.add_argument("--kernel", default="debug-6.12", metavar="SPEC")
-    args = p.parse_args(argv)
-    try:
-        k = kernels.resolve(args.kernel)
-        print(build(k.release, k.build_dir))
-    except (kernels.KernelNotFound, TriggerError) as e:
-        print(f"pemove kernel trigger: {e}", file=sys.stderr)
-        return exitcodes.FAILED
-    return exitcodes.OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
