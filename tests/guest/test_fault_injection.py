@@ -309,6 +309,11 @@ def test_every_lv_create_allocation_failure_is_enomem(
         pytest.fail(f"LV_CREATE still reached a fault site at N={MAX_NTH}")
     _record(sites, "LV_CREATE")
     assert any(s["errno"] for s in sites), "no allocation failure reached LV_CREATE"
+    # The walk made and removed hundreds of disks without waiting for udev,
+    # which works through their events long after: on debug-6.1 the next
+    # LV's node was still queued 60 s later (2026-12-07).  Let udev catch up,
+    # so that what follows tests the module, not udev's backlog.
+    subprocess.run(["udevadm", "settle", "--timeout=600"], check=False, timeout=660)
     # The next command works.
     lvs.create(ctl, "after", ES, [_at(disks[0], 0)])
 
