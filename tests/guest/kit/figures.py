@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +55,13 @@ class Figures:
         self.bytes_verified += report.checked * BLOCK_SIZE
 
     def line(self) -> str:
-        """One line for the terminal summary."""
+        """One line for the terminal summary: each kind of fault once, with its count."""
+        kinds = ", ".join(
+            what if n == 1 else f"{what} x{n}"
+            for what, n in Counter(self.injected).items()
+        )
         return (
-            f"injected={len(self.injected)} ({', '.join(self.injected)}) "
+            f"injected={len(self.injected)} ({kinds}) "
             f"moves attempted={self.moves_attempted} failed={self.moves_failed} "
             f"bytes verified={self.bytes_verified} fuzz payloads={self.fuzz_payloads}"
         )
