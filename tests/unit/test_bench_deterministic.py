@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from pemove.bench import aggregate, cli, iocost, kcopyd, markdown, targets
+from pemove.bench import aggregate, cli, dmctl, iocost, kcopyd, markdown, targets
 from pemove.vm import cli as vm_cli
 from pemove.vm import runner
 from pemove.vm.kernels import Kernel
@@ -203,9 +203,11 @@ def test_mirror_table_and_status():
 
 def test_dm_ioctl_layout():
     # struct dm_ioctl is 312 bytes; DM_DEV_WAIT is _IOWR(0xfd, 8, struct dm_ioctl).
-    assert kcopyd._DM_IOCTL.size == 312
-    assert kcopyd._DM_DEV_WAIT == 0xC138FD08
-    assert kcopyd._DM_TARGET_SPEC.size == 40
+    assert dmctl._DM_IOCTL.size == 312
+    assert dmctl._DM_DEV_WAIT == 0xC138FD08
+    assert dmctl._DM_TARGET_SPEC.size == 40
+    # DM_LIST_VERSIONS is _IOWR(0xfd, 13, struct dm_ioctl).
+    assert dmctl._DM_LIST_VERSIONS == 0xC138FD0D
 
 
 # -- stall ------------------------------------------------------------------------

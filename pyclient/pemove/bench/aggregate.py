@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from pemove.bench.common import CANDIDATES, COPY_TOOLS, PHASES, QD32, STALL_RUNS
+from pemove.bench.common import (
+    CANDIDATES,
+    CLONE_TOOLS,
+    COPY_TOOLS,
+    PHASES,
+    QD32,
+    STALL_RUNS,
+)
 from pemove.bench.stats import fit_line, paired_ratio, summarize
 from pemove.bench.targets import AGREE, verdicts
 
@@ -144,6 +151,18 @@ def _tool(sample: dict[str, Any]) -> str:
     return "pemove-whole" if m == "pemove" else m
 
 
+def _rate_ratio(
+    row: dict[str, Any], key: str, num: dict[str, Any], den: dict[str, Any]
+) -> None:
+    """``row[key]``: median MB/s over median MB/s; ``row[key + "_range"]``: the
+    extremes, slowest ``num`` against fastest ``den`` and back (None without both)."""
+    ok = num["median"] and den["median"]
+    row[key] = num["median"] / den["median"] if ok else None
+    row[f"{key}_range"] = (
+        (num["min"] / den["max"], num["max"] / den["min"]) if ok else (None, None)
+    )
+
+
 def _moves(doc: dict[str, Any]) -> dict[str, Any]:
     by: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     # Moves that emptied their source PV: the copy plus the PV's release.
@@ -179,19 +198,16 @@ def _moves(doc: dict[str, Any]) -> dict[str, Any]:
             )
         for mode in ("whole", "live"):
             p = row[f"pemove-{mode}"]
-            for base in ("kcopyd", "dd", "pvmove"):
-                b = row[base]
-                ok = p["median"] and b["median"]
-                row[f"{mode}_vs_{base}"] = p["median"] / b["median"] if ok else None
-                # The extremes: slowest pemove against fastest baseline, and back.
-                row[f"{mode}_vs_{base}_range"] = (
-                    (p["min"] / b["max"], p["max"] / b["min"]) if ok else (None, None)
-                )
+            for base in ("kcopyd", "dd", "pvmove", *CLONE_TOOLS):
+                _rate_ratio(row, f"{mode}_vs_{base}", p, row[base])
             ok = p["median"] and limit_mbs
             row[f"{mode}_vs_limit"] = p["median"] / limit_mbs if ok else None
             row[f"{mode}_vs_limit_range"] = (
                 (p["min"] / limit_mbs, p["max"] / limit_mbs) if ok else (None, None)
             )
+        # The kernel's two kcopyd users against each other, same boot.
+        for base in CLONE_TOOLS:
+            _rate_ratio(row, f"kcopyd_vs_{base}", row["kcopyd"], row[base])
         w, lv = row["pemove-whole"], row["pemove-live"]
         ok = w["median"] and lv["median"]
         row["live_vs_whole"] = lv["median"] / w["median"] if ok else None
@@ -209,6 +225,8 @@ def _moves(doc: dict[str, Any]) -> dict[str, Any]:
             "best_qd": limit.get("best_qd"),
             "runs": limit.get("runs", []),
         },
+        # Copy tools the kernel lacks (dm-clone): tool -> why; not errors.
+        "absent": dict(doc.get("absent") or {}),
         "errors": doc.get("errors", []),
     }
 

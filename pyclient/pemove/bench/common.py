@@ -12,6 +12,7 @@ import sys
 
 __all__ = [
     "CANDIDATES",
+    "CLONE_TOOLS",
     "COPY_TOOLS",
     "DETERMINISTIC_PHASES",
     "STALL_RUNS",
@@ -41,12 +42,16 @@ CANDIDATES = ("raw", "dm-linear", "pemove-notrack", "pemove-track")
 #: The queue-depth-32 workloads the tracking and scaling targets are judged on.
 QD32 = ("randread-4k-qd32", "randwrite-4k-qd32")
 
+#: dm-clone's background hydration, with its default settings and tuned:
+#: measured only on kernels that have dm-clone (:mod:`pemove.bench.clone`).
+CLONE_TOOLS = ("dm-clone", "dm-clone-tuned")
+
 #: What copies one extent in the move phase: PE_MOVE whole and live,
-#: dm-kcopyd (dm-mirror recovery), dd O_DIRECT, LVM2's pvmove.  The raw
-#: samples call this their ``method`` (a field name kept for the result files
-#: already written; their ``pemove`` is today's ``pemove-whole``); it is not
-#: :data:`pemove.move.METHODS`.
-COPY_TOOLS = ("pemove-whole", "pemove-live", "kcopyd", "dd", "pvmove")
+#: dm-kcopyd (dm-mirror recovery), dm-clone hydration, dd O_DIRECT, LVM2's
+#: pvmove.  The raw samples call this their ``method`` (a field name kept for
+#: the result files already written; their ``pemove`` is today's
+#: ``pemove-whole``); it is not :data:`pemove.move.METHODS`.
+COPY_TOOLS = ("pemove-whole", "pemove-live", "kcopyd", *CLONE_TOOLS, "dd", "pvmove")
 
 #: The stall phase's runs: idle and moving, pemove LV then LVM2 LV.
 STALL_RUNS = ("idle", "whole", "live", "idle-lvm", "pvmove")

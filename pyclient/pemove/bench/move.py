@@ -18,6 +18,12 @@ One extent of P MiB is copied between the same two brd disks by:
   copy's ratios;
 - ``kcopyd``: dm-kcopyd alone, as dm-mirror's recovery with a core log and
   LVM2's 2 MiB regions, timed by the table event (:mod:`pemove.bench.kcopyd`);
+- ``dm-clone`` and ``dm-clone-tuned``: dm-clone's background hydration of
+  disk 1 from disk 0 (2 MiB regions; dm-clone's default one region in
+  flight, and all regions in one kcopyd job), timed by its "hydrated" table
+  event (:mod:`pemove.bench.clone`).  Only where the kernel has dm-clone:
+  elsewhere both are recorded under ``absent`` with the reason, not as an
+  error;
 - ``dd`` ("userspace copy"): ``dd bs=1M iflag=direct oflag=direct conv=fsync``, the practical
   limit of a userspace copy (conv=fsync because PE_MOVE flushes its
   destination too; on brd a flush costs nothing);
@@ -43,8 +49,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pemove.bench import devices, fio, kcopyd
-from pemove.bench.common import COPY_TOOLS, MIB, log
+from pemove.bench import clone, devices, fio, kcopyd
+from pemove.bench.common import CLONE_TOOLS, COPY_TOOLS, MIB, log
 from pemove.bench.lvm import Lvm, LvmError
 from pemove.control import Control, Extent
 
@@ -114,6 +120,26 @@ def _kcopyd(disks: Sequence[str], mib: int, repeats: int) -> list[dict[str, Any]
             src, dst, mib * MIB // 512, region_sectors=REGION_SECTORS
         )
         out.append({**got, "region_sectors": REGION_SECTORS})
+    return out
+
+
+def _clone(
+    disks: Sequence[str], mib: int, repeats: int, meta_sector: int, tuned: bool
+) -> list[dict[str, Any]]:
+    out = []
+    # The metadata slice holds disk 0, so it lives only for these samples.
+    with clone.metadata_slice(disks[0], meta_sector) as meta:
+        for rep in range(repeats):
+            src, dst = (disks[0], disks[1]) if rep % 2 == 0 else (disks[1], disks[0])
+            got = clone.time_hydration(
+                src,
+                dst,
+                mib * MIB // 512,
+                region_sectors=REGION_SECTORS,
+                metadata=meta,
+                tuned=tuned,
+            )
+            out.append(got)
     return out
 
 
@@ -204,12 +230,28 @@ def run_moves(
     and measure the device limit.
 
     It loads brd itself: two disks just big enough for the largest extent.
+    A copy tool the kernel lacks (dm-clone) is left out and named under
+    ``absent`` with the reason.
     """
     samples: list[dict[str, Any]] = []
     errors: list[str] = []
+    absent: dict[str, str] = {}
     limit: dict[str, Any] = {}
     # Two extents per disk: the moving LE's slot and a pinned LE.
     disk_mib = 2 * max(sizes_mib) + _LVM_SLACK_MIB
+    # dm-clone's metadata: the last few MiB of disk 0, in the slack.
+    meta_sector = (disk_mib * MIB // 512) - clone.METADATA_SECTORS
+    skip: set[str] = set()
+    try:
+        why_no_clone = clone.missing()
+    except OSError as exc:
+        errors.append(f"dm-clone: cannot list the kernel's targets: {exc}")
+        skip.update(CLONE_TOOLS)
+    else:
+        if why_no_clone is not None:
+            log(f"move: dm-clone left out: {why_no_clone}")
+            absent.update({tool: why_no_clone for tool in CLONE_TOOLS})
+            skip.update(CLONE_TOOLS)
     with devices.brd(2, disk_mib) as disks:
         log(f"move: device limit, fio 1M read + write at QD {LIMIT_QDS}")
         try:
@@ -218,7 +260,7 @@ def run_moves(
             errors.append(f"device limit: {exc}")
         for mib in sizes_mib:
             for tool in COPY_TOOLS:
-                if tool == "pvmove" and not with_pvmove:
+                if (tool == "pvmove" and not with_pvmove) or tool in skip:
                     continue
                 log(f"move: {mib} MiB by {tool}, {repeats} samples")
                 try:
@@ -228,6 +270,9 @@ def run_moves(
                         got += _pemove(ctl, disks, mib, repeats, mode, empties=True)
                     elif tool == "kcopyd":
                         got = _kcopyd(disks, mib, repeats)
+                    elif tool in CLONE_TOOLS:
+                        tuned = tool == "dm-clone-tuned"
+                        got = _clone(disks, mib, repeats, meta_sector, tuned)
                     elif tool == "dd":
                         got = _dd(disks, mib, repeats)
                     else:
@@ -249,5 +294,6 @@ def run_moves(
         "repeats": repeats,
         "samples": samples,
         "device_limit": limit,
+        "absent": absent,
         "errors": errors,
     }

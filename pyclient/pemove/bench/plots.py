@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pemove.bench.common import CLONE_TOOLS
+
 __all__ = ["write_plots"]
 
 
@@ -82,7 +84,14 @@ def _move(plt: Any, agg: dict[str, Any], path: Path) -> None:
     rows = agg["move"]["rows"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = [r["pe_mib"] for r in rows]
-    for method in ("pemove-live", "pemove-whole", "kcopyd", "dd", "pvmove"):
+    for method in (
+        "pemove-live",
+        "pemove-whole",
+        "kcopyd",
+        *CLONE_TOOLS,
+        "dd",
+        "pvmove",
+    ):
         ys = [r[method]["median"] for r in rows]
         pts = [(x, y) for x, y in zip(xs, ys) if y]
         if pts:
