@@ -16,7 +16,8 @@ without pressure, and each move under pressure may take MOVE_SLOWDOWN times
 that, but at least MOVE_BOUND_S (25 s).  A loaded CI host slows both alike.
 A move that deadlocks on memory -- the copy waiting for reclaim that waits
 for swap writes held by the copy -- still fails: it never finishes, and the
-hung-task detector reports the writers blocked behind it after 30 s.
+hung-task detector reports the writers blocked behind it after 30 s
+(120 s under TCG, where a starved vCPU can stall a task that long).
 The hog's final check of every page gets HOG_CHECK_S, or HOG_SLOWDOWN times
 what touching them took, whichever is more.
 The copy buffers are reserved per LV at LV_CREATE and the IO path uses

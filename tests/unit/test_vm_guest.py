@@ -74,7 +74,7 @@ def no_kmemleak(monkeypatch):
 
 
 def test_status_written_with_exit_code(tmp_path, monkeypatch):
-    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda s: None)
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     code = guest.main(
         ["--results", str(tmp_path), "--", sys.executable, "-c", "raise SystemExit(4)"]
@@ -86,7 +86,7 @@ def test_status_written_with_exit_code(tmp_path, monkeypatch):
 
 
 def test_setup_error_recorded(tmp_path, monkeypatch):
-    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda s: None)
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     ko = tmp_path / "nonexistent.ko"
     code = guest.main(["--results", str(tmp_path), "--ko", str(ko), "--", "true"])
@@ -97,7 +97,7 @@ def test_setup_error_recorded(tmp_path, monkeypatch):
 
 
 def test_a_suspected_leak_fails_a_passing_command(tmp_path, monkeypatch):
-    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: None)
+    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda s: None)
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     labels: list[str] = []
 
@@ -118,8 +118,13 @@ def test_emulated_guest_relaxes_the_lockup_and_rcu_stall_detectors(
     """Under TCG the lockup and RCU stall detectors wait longer; the hung-task one is armed."""
     monkeypatch.setattr(guest, "find_disks", lambda n: [])
     armed: list[str] = []
-    monkeypatch.setattr(guest, "arm_hung_task_detector", lambda: armed.append("hung"))
+    monkeypatch.setattr(
+        guest, "arm_hung_task_detector", lambda s: armed.append(f"hung {s}")
+    )
     monkeypatch.setattr(guest, "relax_lockup_watchdog", lambda: armed.append("soft"))
     monkeypatch.setattr(guest, "relax_rcu_stall_timeout", lambda: armed.append("rcu"))
     guest.main(["--results", str(tmp_path), "--emulated", "--", "true"])
-    assert armed == ["hung", "soft", "rcu"]
+    assert armed == ["hung 120", "soft", "rcu"]
+    armed.clear()
+    guest.main(["--results", str(tmp_path), "--", "true"])
+    assert armed == ["hung 30"]
