@@ -46,7 +46,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pemove.workload import blockfmt
 from pemove.workload.blockfmt import BLOCK_SIZE
@@ -114,32 +114,12 @@ class _Writer(threading.Thread):
         raise NotImplementedError
 
 
+@dataclass(eq=False, repr=False)
 class _BlockWriter(_Writer):
-    """A writer of :mod:`~pemove.workload.blockfmt` blocks to the LBAs it owns."""
+    """A writer of :mod:`~pemove.workload.blockfmt` blocks to the LBAs it owns.
 
-    def __init__(
-        self,
-        kind: str,
-        path: str,
-        ledger: Ledger,
-        writer_id: int,
-        lbas: list[int],
-        stop: threading.Event,
-        deadline_ns: int | None,
-        seed: int,
-    ) -> None:
-        super().__init__(f"{kind}-{writer_id}", stop, deadline_ns, seed)
-        if not lbas:
-            raise ValueError("a writer needs at least one LBA")
-        self.path = path
-        self.ledger = ledger
-        self.writer_id = writer_id
-        self.lbas = list(lbas)
-        ledger.claim(self.lbas, writer_id)
-
-
-class DirectWriter(_BlockWriter):
-    """One thread writing its LBAs with O_DIRECT, one write in flight.
+    Its settings are dataclass fields, so that each kind of block writer
+    declares only the settings of its own (keyword-only, after these).
 
     :param path: the LV's device node
     :param ledger: where issues and acknowledgements are recorded
@@ -148,31 +128,45 @@ class DirectWriter(_BlockWriter):
     :param stop: set to stop after the current write
     :param deadline_ns: ``time.monotonic_ns()`` after which it stops
     :param seed: seeds the order in which it picks its LBAs
+    """
+
+    KIND: ClassVar[str] = "block"
+
+    path: str
+    ledger: Ledger
+    writer_id: int
+    lbas: list[int]
+    stop: threading.Event
+    deadline_ns: int | None = field(default=None, kw_only=True)
+    seed: int = field(default=0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__init__(
+            f"{self.KIND}-{self.writer_id}", self.stop, self.deadline_ns, self.seed
+        )
+        if not self.lbas:
+            raise ValueError("a writer needs at least one LBA")
+        self.lbas = list(self.lbas)
+        self.ledger.claim(self.lbas, self.writer_id)
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class DirectWriter(_BlockWriter):
+    """One thread writing its LBAs with O_DIRECT, one write in flight.
+
+    Parameters as :class:`_BlockWriter`, plus:
+
     :param sequential: cycle through ``lbas`` in order instead of at random
     :param tolerate: errnos a write may fail with (injected faults): the
         write stays unacknowledged, counted in ``failed``, and the writer
         goes on; any other error stops it
     """
 
-    def __init__(
-        self,
-        path: str,
-        ledger: Ledger,
-        writer_id: int,
-        lbas: list[int],
-        stop: threading.Event,
-        *,
-        deadline_ns: int | None = None,
-        seed: int = 0,
-        sequential: bool = False,
-        tolerate: frozenset[int] = frozenset(),
-    ) -> None:
-        super().__init__(
-            "direct", path, ledger, writer_id, lbas, stop, deadline_ns, seed
-        )
-        self.sequential = sequential
-        self.tolerate = tolerate
-        self.failed = 0
+    KIND: ClassVar[str] = "direct"
+
+    sequential: bool = False
+    tolerate: frozenset[int] = frozenset()
+    failed: int = field(default=0, init=False)
 
     def _run(self) -> None:
         buf = mmap.mmap(-1, BLOCK_SIZE)
@@ -227,28 +221,16 @@ def direct_writers(
     ]
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class BufferedWriter(_BlockWriter):
     """One thread writing batches through the page cache, acknowledged by fsync.
 
-    Parameters as :class:`DirectWriter`, plus ``batch``: blocks per fsync.
+    Parameters as :class:`_BlockWriter`, plus ``batch``: blocks per fsync.
     """
 
-    def __init__(
-        self,
-        path: str,
-        ledger: Ledger,
-        writer_id: int,
-        lbas: list[int],
-        stop: threading.Event,
-        *,
-        deadline_ns: int | None = None,
-        seed: int = 0,
-        batch: int = 8,
-    ) -> None:
-        super().__init__(
-            "buffered", path, ledger, writer_id, lbas, stop, deadline_ns, seed
-        )
-        self.batch = batch
+    KIND: ClassVar[str] = "buffered"
+
+    batch: int = 8
 
     def _run(self) -> None:
         buf = bytearray(BLOCK_SIZE)
