@@ -119,7 +119,9 @@ class _BlockWriter(_Writer):
     """A writer of :mod:`~pemove.workload.blockfmt` blocks to the LBAs it owns.
 
     Its settings are dataclass fields, so that each kind of block writer
-    declares only the settings of its own (keyword-only, after these).
+    declares only the settings of its own, after these.  Pass every
+    setting after ``stop`` by keyword: dataclasses make them keyword-only
+    only from Python 3.10, and pemove supports 3.9.
 
     :param path: the LV's device node
     :param ledger: where issues and acknowledgements are recorded
@@ -137,8 +139,8 @@ class _BlockWriter(_Writer):
     writer_id: int
     lbas: list[int]
     stop: threading.Event
-    deadline_ns: int | None = field(default=None, kw_only=True)
-    seed: int = field(default=0, kw_only=True)
+    deadline_ns: int | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
         super().__init__(
@@ -150,7 +152,7 @@ class _BlockWriter(_Writer):
         self.ledger.claim(self.lbas, self.writer_id)
 
 
-@dataclass(eq=False, repr=False, kw_only=True)
+@dataclass(eq=False, repr=False)
 class DirectWriter(_BlockWriter):
     """One thread writing its LBAs with O_DIRECT, one write in flight.
 
@@ -221,7 +223,7 @@ def direct_writers(
     ]
 
 
-@dataclass(eq=False, repr=False, kw_only=True)
+@dataclass(eq=False, repr=False)
 class BufferedWriter(_BlockWriter):
     """One thread writing batches through the page cache, acknowledged by fsync.
 
