@@ -144,6 +144,27 @@ def test_deadline_stops_writers(image: str) -> None:
     join_all([w])
 
 
+def test_block_writers_share_one_set_of_settings(image: str) -> None:
+    """Each kind adds only its own settings to the ones every block writer has."""
+    led = Ledger("lv", 16)
+    stop = threading.Event()
+    d = DirectWriter(image, led, 1, (2, 3), stop, seed=7, tolerate=frozenset({5}))
+    b = BufferedWriter(image, led, 2, [4], stop, deadline_ns=9, batch=3)
+    assert (d.name, d.lbas, d.seed, d.deadline_ns) == ("direct-1", [2, 3], 7, None)
+    assert (d.sequential, d.tolerate, d.failed) == (False, frozenset({5}), 0)
+    assert (b.name, b.lbas, b.seed, b.deadline_ns, b.batch) == (
+        "buffered-2",
+        [4],
+        0,
+        9,
+        3,
+    )
+    assert (led.owner[2], led.owner[3], led.owner[4]) == (1, 1, 2)
+    assert len({d, b, d}) == 2  # threads stay hashable, by identity
+    with pytest.raises(ValueError, match="at least one LBA"):
+        DirectWriter(image, led, 3, [], stop)
+
+
 def test_writer_error_is_raised(tmp_path: Path) -> None:
     led = Ledger("lv", 16)
     stop = threading.Event()
