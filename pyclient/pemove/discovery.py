@@ -17,7 +17,11 @@ the device (its rules may open it, e.g. to probe for a file system, which
 would make an immediate LV_REMOVE fail with EBUSY).  Only an initialisation
 after the watch started counts: a device that reuses the name of one just
 removed can show that one's udev record until udev has processed the
-removal, and that record says nothing about the new device.  Without udevd, it falls
+removal, and that record says nothing about the new device.  Nor does the
+record alone say that udev is done: its worker writes it before running the
+rest of the event, and holds the device open (with a shared ``flock``, so
+that partitioning tools can hold it off) until the very end, so the device
+counts only once that lock is free too.  Without udevd, it falls
 back to the kernel's own uevents, which is sound only when ``/dev`` is
 devtmpfs: the kernel creates the node there before it sends the uevent.
 Without either, it raises :class:`~pemove.errors.UdevUnavailable`.
@@ -26,6 +30,7 @@ Without either, it raises :class:`~pemove.errors.UdevUnavailable`.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import socket
 import time
@@ -49,6 +54,7 @@ __all__ = [
     "device_node",
     "pemove_block_majors",
     "pv_candidates",
+    "udev_holds",
     "udev_running",
     "watch_for_disk",
 ]
@@ -235,6 +241,35 @@ def pv_candidates(*, include_read_only: bool = False) -> list[PVCandidate]:
     return sorted(found, key=lambda c: c.name)
 
 
+def udev_holds(node: str) -> bool:
+    """udevd's worker still has ``node`` open for an event.
+
+    While it processes an event for a whole disk, the worker holds a shared
+    ``flock`` on it (systemd's "locking block device access" protocol), and
+    it writes the device's udev record before it is done, so a record alone
+    can show a device that is still open.  An exclusive, non-blocking lock
+    taken and dropped at once tells: it fails exactly while such a shared
+    lock is held.  A worker that starts meanwhile finds our lock and retries
+    its event later, as the protocol says.
+
+    A node that cannot be opened (gone, or being removed) counts as held; one
+    the caller may not open is not probed and counts as free.
+    """
+    try:
+        fd = os.open(node, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except PermissionError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and with it our lock
+    return False
+
+
 class DiskWatch:
     """Waits for a block device to be ready; see :func:`watch_for_disk`."""
 
@@ -292,7 +327,9 @@ class DiskWatch:
         node = device.device_node
         if not node or not os.path.exists(node):
             return None
-        if self.source == "udev" and not self._initialized_since_start(device):
+        if self.source == "udev" and (
+            not self._initialized_since_start(device) or udev_holds(str(node))
+        ):
             return None
         return str(node)
 

@@ -142,6 +142,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """
     yield
     if IN_GUEST:
+        from kit.faults import abandon_running
+
+        # Writers a failed test left running hold its LV open; stopping
+        # them first lets that test's failure be the only one.
+        abandon_running()
         problems = remove_leftovers(keep=request.config.stash.get(KEPT, set()))
         if problems:
             pytest.fail("cleanup failed: " + "; ".join(problems), pytrace=False)

@@ -42,6 +42,7 @@ __all__ = [
     "ONE_PASS_WRITER",
     "Load",
     "ScsiDebugDisk",
+    "abandon_running",
     "clean_les",
     "move_in_thread",
     "scsi_debug_disk",
@@ -50,6 +51,23 @@ __all__ = [
 
 #: Owns the LBAs of the LEs no writer thread touches; writes each of them once.
 ONE_PASS_WRITER = 99
+
+#: Loads started and not yet finished or abandoned.  A test that fails
+#: between :meth:`Load.start` and :meth:`Load.finish` would otherwise leave
+#: its writers running: the LV stays open, and the cleanup, then every later
+#: test, waits for it in vain.
+_RUNNING: set[Load] = set()
+
+
+def abandon_running() -> int:
+    """Abandon every load a test left running (the per-test cleanup).
+
+    :returns: how many there were
+    """
+    left = list(_RUNNING)
+    for load in left:
+        load.abandon()
+    return len(left)
 
 
 class Load:
@@ -104,6 +122,7 @@ class Load:
         )
 
     def start(self) -> None:
+        _RUNNING.add(self)
         for t in self.threads:
             t.start()
 
@@ -143,6 +162,7 @@ class Load:
 
     def abandon(self, timeout: float = 60.0) -> None:
         """Stop the writers without verifying: a failed test's cleanup, so the LV closes."""
+        _RUNNING.discard(self)
         self.stop.set()
         for t in self.threads:
             if t.ident is not None:
@@ -154,6 +174,7 @@ class Load:
         :raises TimeoutError: a writer is still blocked after ``timeout``
         :raises RuntimeError: a writer's write failed
         """
+        _RUNNING.discard(self)
         self.stop.set()
         deadline = time.monotonic() + timeout
         for t in self.threads:
