@@ -93,14 +93,14 @@ class _Writer(threading.Thread):
         self, name: str, stop: threading.Event, deadline_ns: int | None, seed: int
     ) -> None:
         super().__init__(name=name, daemon=True)
-        self.stop_event = stop
+        self.stop = stop
         self.deadline_ns = deadline_ns
         self.rng = random.Random(seed)
         self.error: Exception | None = None
         self.writes = 0
 
     def _more(self) -> bool:
-        if self.stop_event.is_set():
+        if self.stop.is_set():
             return False
         return self.deadline_ns is None or time.monotonic_ns() < self.deadline_ns
 

@@ -59,15 +59,10 @@ ONE_PASS_WRITER = 99
 _RUNNING: set[Load] = set()
 
 
-def abandon_running() -> int:
-    """Abandon every load a test left running (the per-test cleanup).
-
-    :returns: how many there were
-    """
-    left = list(_RUNNING)
-    for load in left:
+def abandon_running() -> None:
+    """Abandon every load a test left running (the per-test cleanup)."""
+    for load in list(_RUNNING):
         load.abandon()
-    return len(left)
 
 
 class Load:
